@@ -1,0 +1,80 @@
+//! A configured client: the pure request and response code joined to the
+//! transport.
+
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::response::HttpResponse;
+use crate::token::Token;
+use crate::transport;
+
+/// Fetches tokens from one token endpoint with one set of credentials.
+///
+/// Every call to [`Client::fetch`] asks the server; wrap the client in a
+/// [`TokenCache`](crate::TokenCache) to reuse a token until it nears expiry.
+///
+/// ```no_run
+/// let config = cctoken::Config::client_secret_basic("https://auth.example.com/oauth/v2/token", "id", "secret");
+/// let client = cctoken::Client::new(config)?;
+/// let token = client.fetch()?;
+/// println!("valid for {} s", token.lifetime().as_secs());
+/// # Ok::<(), cctoken::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Client {
+    config: Config,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// Checks `config` (URL policy, control characters, CA files) and
+    /// prepares the HTTP agent. Sends nothing.
+    pub fn new(config: Config) -> Result<Client, Error> {
+        config.request()?;
+        let agent = transport::agent(&config)?;
+        Ok(Client { config, agent })
+    }
+
+    /// Requests a new token, blocking for at most [`Config::timeout`].
+    ///
+    /// The token's lifetime counts from the moment the request was sent, the
+    /// earliest the server could have issued it, so it is never overestimated.
+    pub fn fetch(&self) -> Result<Token, Error> {
+        let request = self.config.request()?;
+        let sent_at = Instant::now();
+        let received = transport::send(&self.agent, &self.config, &request)?;
+        let response = HttpResponse {
+            status: received.status,
+            content_type: received.content_type.as_deref(),
+            retry_after: received.retry_after.as_deref(),
+            body: &received.body,
+        };
+        self.config.parse_response(&response, sent_at)
+    }
+
+    /// The configuration this client was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+/// Something that can fetch a fresh token: a [`Client`], or any other
+/// transport, fake or simulation that a [`TokenCache`](crate::TokenCache)
+/// should drive. Closures returning `Result<Token, Error>` qualify.
+pub trait Fetch {
+    /// Asks the token endpoint for a new token.
+    fn fetch(&mut self) -> Result<Token, Error>;
+}
+
+impl Fetch for Client {
+    fn fetch(&mut self) -> Result<Token, Error> {
+        Client::fetch(self)
+    }
+}
+
+impl<F: FnMut() -> Result<Token, Error>> Fetch for F {
+    fn fetch(&mut self) -> Result<Token, Error> {
+        self()
+    }
+}

@@ -1,0 +1,218 @@
+//! What a client needs to know: the endpoint, the credentials, and limits.
+
+use std::time::Duration;
+
+use crate::auth::{AuthStyle, ClientSecret};
+
+/// NFleet's identity service, the default base URL of [`Config::nfleet`].
+pub const NFLEET_IDENTITY_URL: &str = "https://id.nfleet.fi";
+
+/// Everything a [`Client`](crate::Client) needs: where the token endpoint is,
+/// who the client is, how to authenticate, and the limits of a fetch.
+///
+/// Start from the constructor for your server's style, then adjust with the
+/// setters; each setter documents its default. Nothing is checked until
+/// [`Client::new`](crate::Client::new), which refuses a bad configuration
+/// with [`Error::Config`](crate::Error::Config).
+///
+/// ```
+/// use std::time::Duration;
+/// use cctoken::Config;
+///
+/// let config = Config::client_secret_basic("https://auth.example.com/oauth/v2/token", "my-id", "my-secret")
+///     .scope("telemetry:write")
+///     .param("audience", "https://api.example.com")
+///     .timeout(Duration::from_secs(15));
+/// assert_eq!(config.url(), "https://auth.example.com/oauth/v2/token");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) style: AuthStyle,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: ClientSecret,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) params: Vec<(String, String)>,
+    pub(crate) default_lifetime: Duration,
+    pub(crate) max_lifetime: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) webpki_roots: bool,
+    pub(crate) extra_roots_pem: Vec<Vec<u8>>,
+    pub(crate) agent: Option<ureq::Agent>,
+}
+
+/// Where the token endpoint is. NFleet's URL is built from a base and the
+/// identity GUID, which is checked when the request is built.
+#[derive(Debug, Clone)]
+pub(crate) enum Endpoint {
+    Url(String),
+    NFleet { identity: String, url: String },
+}
+
+impl Endpoint {
+    pub(crate) fn url(&self) -> &str {
+        match self {
+            Endpoint::Url(url) | Endpoint::NFleet { url, .. } => url,
+        }
+    }
+}
+
+impl Config {
+    fn new(endpoint: Endpoint, style: AuthStyle, id: &str, secret: ClientSecret) -> Self {
+        Config {
+            endpoint,
+            style,
+            client_id: id.to_owned(),
+            client_secret: secret,
+            scopes: Vec::new(),
+            params: Vec::new(),
+            default_lifetime: Duration::from_secs(600),
+            max_lifetime: Duration::from_secs(24 * 3600),
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            webpki_roots: true,
+            extra_roots_pem: Vec::new(),
+            agent: None,
+        }
+    }
+
+    /// NFleet's identity service: `POST https://id.nfleet.fi/<identity_guid>/token`
+    /// with the client key and secret as raw HTTP Basic credentials
+    /// ([`AuthStyle::BasicRaw`]).
+    ///
+    /// ```
+    /// let config = cctoken::Config::nfleet("8d7a0d8e-41a6-4c1c-9d8e-3f2b1a7c6e5d", "key", "secret");
+    /// assert_eq!(config.url(), "https://id.nfleet.fi/8d7a0d8e-41a6-4c1c-9d8e-3f2b1a7c6e5d/token");
+    /// ```
+    pub fn nfleet(identity_guid: &str, client_key: &str, client_secret: impl Into<ClientSecret>) -> Self {
+        Self::nfleet_at(NFLEET_IDENTITY_URL, identity_guid, client_key, client_secret)
+    }
+
+    /// Like [`Config::nfleet`], against another base URL (staging, a test
+    /// server): `POST <base_url>/<identity_guid>/token`.
+    pub fn nfleet_at(
+        base_url: &str,
+        identity_guid: &str,
+        client_key: &str,
+        client_secret: impl Into<ClientSecret>,
+    ) -> Self {
+        let base = base_url.trim_end_matches('/');
+        let url = format!("{base}/{identity_guid}/token");
+        let endpoint = Endpoint::NFleet { identity: identity_guid.to_owned(), url };
+        Self::new(endpoint, AuthStyle::BasicRaw, client_key, client_secret.into())
+    }
+
+    /// An RFC 6749 server using `client_secret_basic` ([`AuthStyle::Basic`]):
+    /// the id and secret form-urlencoded, then sent as HTTP Basic credentials.
+    pub fn client_secret_basic(
+        token_url: &str,
+        client_id: &str,
+        client_secret: impl Into<ClientSecret>,
+    ) -> Self {
+        let endpoint = Endpoint::Url(token_url.to_owned());
+        Self::new(endpoint, AuthStyle::Basic, client_id, client_secret.into())
+    }
+
+    /// A server using `client_secret_post` ([`AuthStyle::Post`]): `client_id`
+    /// and `client_secret` in the form body.
+    pub fn client_secret_post(
+        token_url: &str,
+        client_id: &str,
+        client_secret: impl Into<ClientSecret>,
+    ) -> Self {
+        let endpoint = Endpoint::Url(token_url.to_owned());
+        Self::new(endpoint, AuthStyle::Post, client_id, client_secret.into())
+    }
+
+    /// Changes how the credentials are sent. Defaults to the constructor's
+    /// style; use [`AuthStyle::BasicRaw`] for a `client_secret_basic` server
+    /// that does not form-decode the Basic credentials.
+    pub fn auth_style(mut self, style: AuthStyle) -> Self {
+        self.style = style;
+        self
+    }
+
+    /// Adds one scope. All scopes are sent space-separated in a single
+    /// `scope` parameter. Defaults to none (no `scope` parameter).
+    pub fn scope(mut self, scope: &str) -> Self {
+        self.scopes.push(scope.to_owned());
+        self
+    }
+
+    /// Adds an extra form parameter, e.g. `audience` or `resource`, sent
+    /// after the standard ones. Defaults to none.
+    pub fn param(mut self, name: &str, value: &str) -> Self {
+        self.params.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The lifetime assumed when a response has no `expires_in`. Defaults to
+    /// 10 minutes: a token is never cached forever.
+    pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
+        self.default_lifetime = lifetime;
+        self
+    }
+
+    /// The longest lifetime believed; a larger `expires_in` is cut to this.
+    /// Defaults to 24 hours.
+    pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_lifetime = lifetime;
+        self
+    }
+
+    /// The deadline for one whole fetch: DNS, connect, TLS, sending, and
+    /// reading the response. Defaults to 30 seconds.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The deadline for establishing the TCP connection, within
+    /// [`Config::timeout`]. Defaults to 10 seconds.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Trusts the CA certificates in `pem` (one or more `CERTIFICATE` blocks)
+    /// in addition to the built-in Mozilla roots, e.g. a private PKI or a
+    /// TLS-inspecting proxy. May be called more than once. Defaults to none.
+    pub fn add_root_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.extra_roots_pem.push(pem.into());
+        self
+    }
+
+    /// Whether the built-in Mozilla roots (webpki-roots) are trusted.
+    /// Defaults to `true`; with `false`, only the roots added by
+    /// [`Config::add_root_pem`] are.
+    pub fn webpki_roots(mut self, trust: bool) -> Self {
+        self.webpki_roots = trust;
+        self
+    }
+
+    /// Sends through this agent instead of one cctoken builds, to share its
+    /// connection pool, proxy and TLS settings. The agent's own TLS roots
+    /// apply; [`Config::add_root_pem`] and [`Config::webpki_roots`] are then
+    /// ignored. cctoken still sets, per request, the deadline, no redirects,
+    /// and HTTP statuses returned as responses. Defaults to none.
+    pub fn agent(mut self, agent: ureq::Agent) -> Self {
+        self.agent = Some(agent);
+        self
+    }
+
+    /// The token endpoint's URL.
+    pub fn url(&self) -> &str {
+        self.endpoint.url()
+    }
+
+    /// The client id (NFleet: the client key).
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// How the credentials are sent.
+    pub fn style(&self) -> AuthStyle {
+        self.style
+    }
+}

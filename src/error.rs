@@ -1,0 +1,273 @@
+//! The crate's single error type.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Longest server-supplied text (an OAuth `error_description`, say) that an
+/// error keeps, in characters. Longer text is cut and marked with `…`.
+pub(crate) const MAX_SERVER_TEXT: usize = 200;
+
+/// Everything that can go wrong while configuring a client or fetching a token.
+///
+/// No variant ever holds the client secret, the access token, the request or
+/// the response body. Text that came from the server (an OAuth error code or
+/// description) is stripped of control characters and cut to a short length
+/// before it is stored, so `Display` always prints a single line.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The token endpoint rejected the client's credentials: HTTP 401 or 403,
+    /// or an OAuth error `invalid_client` / `unauthorized_client`.
+    ///
+    /// Retrying will not help until the credentials (or, for NFleet, the
+    /// identity GUID) are fixed.
+    CredentialsRejected {
+        /// The HTTP status of the response.
+        status: u16,
+        /// The OAuth error body, when the server sent one.
+        oauth: Option<OAuthError>,
+    },
+    /// The token endpoint answered with an OAuth error (RFC 6749 §5.2) other
+    /// than a credentials problem, e.g. `invalid_scope`.
+    OAuth {
+        /// The HTTP status of the response (it may be 2xx: an error inside a 200).
+        status: u16,
+        /// The parsed error body.
+        oauth: OAuthError,
+        /// The server's `Retry-After`, when it sent one in delta-seconds form.
+        retry_after: Option<Duration>,
+    },
+    /// The token endpoint answered with a status that is neither success nor
+    /// an OAuth error body (a 500 HTML page, a 302 redirect, a 429, …).
+    HttpStatus {
+        /// The HTTP status of the response.
+        status: u16,
+        /// The server's `Retry-After`, when it sent one in delta-seconds form.
+        retry_after: Option<Duration>,
+    },
+    /// The fetch did not finish within its deadline.
+    Timeout,
+    /// The TLS handshake failed: untrusted or expired certificate, wrong
+    /// host name, protocol mismatch.
+    Tls(ureq::Error),
+    /// The connection could not be made or broke (DNS, refused, reset,
+    /// malformed HTTP framing).
+    Transport(ureq::Error),
+    /// The server answered, but not with something we can use as a token.
+    InvalidResponse {
+        /// The HTTP status of the response.
+        status: u16,
+        /// What was wrong, in a few words. Never contains the body.
+        reason: &'static str,
+    },
+    /// The configuration cannot work: a refused URL, a control character in
+    /// a credential, an unreadable CA certificate, …
+    Config(String),
+}
+
+impl Error {
+    /// Whether the same request might succeed later without any change to the
+    /// configuration: network and TLS failures, timeouts, 5xx, 408 and 429
+    /// responses, `server_error` / `temporarily_unavailable`, and responses
+    /// that are not a token (a captive portal's page, say).
+    ///
+    /// Rejected credentials, other OAuth errors, other 4xx statuses and
+    /// configuration errors are not transient.
+    ///
+    /// ```
+    /// let e = cctoken::Error::HttpStatus { status: 503, retry_after: None };
+    /// assert!(e.is_transient());
+    /// let e = cctoken::Error::CredentialsRejected { status: 401, oauth: None };
+    /// assert!(!e.is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Timeout | Error::Tls(_) | Error::Transport(_) => true,
+            Error::InvalidResponse { .. } => true,
+            Error::HttpStatus { status, .. } => matches!(status, 408 | 429 | 500..=599),
+            Error::OAuth { oauth, .. } => {
+                matches!(oauth.code(), "server_error" | "temporarily_unavailable")
+            }
+            Error::CredentialsRejected { .. } | Error::Config(_) => false,
+        }
+    }
+
+    /// Whether the token endpoint rejected the client's credentials
+    /// (see [`Error::CredentialsRejected`]).
+    pub fn is_credentials_rejected(&self) -> bool {
+        matches!(self, Error::CredentialsRejected { .. })
+    }
+
+    /// How long the server asked us to wait before retrying (`Retry-After`
+    /// in delta-seconds), if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::HttpStatus { retry_after, .. } | Error::OAuth { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    pub(crate) fn config(msg: impl Into<String>) -> Self {
+        Error::Config(msg.into())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::CredentialsRejected { status, oauth } => {
+                write!(f, "token endpoint rejected the client credentials (HTTP {status}")?;
+                if let Some(oauth) = oauth {
+                    write!(f, ", {oauth}")?;
+                }
+                f.write_str(")")
+            }
+            Error::OAuth { status, oauth, .. } => {
+                write!(f, "token endpoint returned an OAuth error (HTTP {status}, {oauth})")
+            }
+            Error::HttpStatus { status, retry_after } => {
+                write!(f, "token endpoint returned unexpected HTTP status {status}")?;
+                if let Some(d) = retry_after {
+                    write!(f, " (retry after {} s)", d.as_secs())?;
+                }
+                Ok(())
+            }
+            Error::Timeout => f.write_str("token request timed out"),
+            Error::Tls(e) => write!(f, "TLS failure talking to the token endpoint: {e}"),
+            Error::Transport(e) => write!(f, "could not reach the token endpoint: {e}"),
+            Error::InvalidResponse { status, reason } => {
+                write!(f, "invalid token response (HTTP {status}): {reason}")
+            }
+            Error::Config(msg) => write!(f, "invalid configuration: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Tls(e) | Error::Transport(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// An OAuth 2.0 error response body (RFC 6749 §5.2), sanitised.
+///
+/// Every field is stripped of control characters and cut to a short length,
+/// so it is safe to log on one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    code: String,
+    description: Option<String>,
+    uri: Option<String>,
+}
+
+impl OAuthError {
+    pub(crate) fn new(code: &str, description: Option<&str>, uri: Option<&str>) -> Self {
+        OAuthError {
+            code: sanitize(code),
+            description: description.map(sanitize).filter(|s| !s.is_empty()),
+            uri: uri.map(sanitize).filter(|s| !s.is_empty()),
+        }
+    }
+
+    /// The `error` code, e.g. `invalid_client` or `invalid_scope`.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The `error_description`, if the server sent one.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// The `error_uri`, if the server sent one.
+    pub fn uri(&self) -> Option<&str> {
+        self.uri.as_deref()
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error={}", self.code)?;
+        if let Some(d) = &self.description {
+            write!(f, ": {d}")?;
+        }
+        if let Some(u) = &self.uri {
+            write!(f, " <{u}>")?;
+        }
+        Ok(())
+    }
+}
+
+/// Makes server-supplied text safe to print on one line: control characters
+/// become spaces, runs of whitespace collapse, and the result is cut to
+/// [`MAX_SERVER_TEXT`] characters.
+pub(crate) fn sanitize(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = 0;
+    let mut pending_space = false;
+    for c in text.chars() {
+        if c.is_control() || c.is_whitespace() {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if chars == MAX_SERVER_TEXT {
+            out.push('…');
+            break;
+        }
+        if pending_space {
+            out.push(' ');
+            chars += 1;
+            pending_space = false;
+        }
+        out.push(c);
+        chars += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_makes_one_short_line() {
+        assert_eq!(sanitize("  bad\r\nclient\t\u{0}id "), "bad client id");
+        assert_eq!(sanitize("\u{1b}[31mred"), "[31mred");
+        let long = "x".repeat(1000);
+        let cut = sanitize(&long);
+        assert_eq!(cut.chars().count(), MAX_SERVER_TEXT + 1);
+        assert!(cut.ends_with('…'));
+        assert_eq!(sanitize(""), "");
+    }
+
+    #[test]
+    fn transient_classification() {
+        let status = |s| Error::HttpStatus { status: s, retry_after: None };
+        assert!(status(500).is_transient());
+        assert!(status(429).is_transient());
+        assert!(status(408).is_transient());
+        assert!(!status(404).is_transient());
+        assert!(!status(302).is_transient());
+        let oauth =
+            |c: &str| Error::OAuth { status: 400, oauth: OAuthError::new(c, None, None), retry_after: None };
+        assert!(oauth("temporarily_unavailable").is_transient());
+        assert!(!oauth("invalid_scope").is_transient());
+        assert!(Error::Timeout.is_transient());
+        assert!(!Error::config("x").is_transient());
+    }
+
+    #[test]
+    fn display_is_one_line() {
+        let e = Error::CredentialsRejected {
+            status: 400,
+            oauth: Some(OAuthError::new("invalid_client", Some("no\nsuch client"), None)),
+        };
+        assert_eq!(
+            e.to_string(),
+            "token endpoint rejected the client credentials (HTTP 400, error=invalid_client: no such client)"
+        );
+    }
+}

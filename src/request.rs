@@ -1,0 +1,364 @@
+//! Building the token request: pure, no I/O.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use base64::Engine as _;
+
+use crate::auth::AuthStyle;
+use crate::config::{Config, Endpoint};
+use crate::error::Error;
+
+/// A token request ready to send: `POST` to [`url`](TokenRequest::url) with
+/// these headers and this form body.
+///
+/// Built by [`Config::request`]; any HTTP stack can send it. Its `Debug`
+/// hides the `Authorization` value and the body, which carry the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    url: String,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+}
+
+impl TokenRequest {
+    /// The URL to `POST` to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The headers to send, in order: `Accept`, `Content-Type`, and
+    /// `Authorization` for the Basic styles.
+    pub fn headers(&self) -> &[(&'static str, String)] {
+        &self.headers
+    }
+
+    /// The `application/x-www-form-urlencoded` body. It holds the client
+    /// secret in the [`AuthStyle::Post`] style.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+}
+
+impl fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(name, _)| *name).collect();
+        f.debug_struct("TokenRequest")
+            .field("url", &self.url)
+            .field("headers", &names)
+            .field("body", &"[redacted]")
+            .finish()
+    }
+}
+
+impl Config {
+    /// Builds the token request this configuration describes, after checking
+    /// it: the URL must be `https://` (plain `http://` only to a loopback
+    /// host), and no value may contain a control character such as CR, LF or
+    /// NUL.
+    ///
+    /// ```
+    /// let config = cctoken::Config::client_secret_post("https://auth.example.com/token", "id", "s3cr3t")
+    ///     .scope("transactions/post");
+    /// let request = config.request()?;
+    /// assert_eq!(
+    ///     request.body(),
+    ///     "grant_type=client_credentials&client_id=id&client_secret=s3cr3t&scope=transactions%2Fpost"
+    /// );
+    /// # Ok::<(), cctoken::Error>(())
+    /// ```
+    pub fn request(&self) -> Result<TokenRequest, Error> {
+        check_endpoint(&self.endpoint)?;
+        check_text("client id", &self.client_id)?;
+        check_text("client secret", self.client_secret.expose())?;
+        for scope in &self.scopes {
+            check_text("scope", scope)?;
+            if scope.is_empty() || scope.contains(' ') {
+                return Err(Error::config("a scope must be non-empty and contain no space"));
+            }
+        }
+        for (name, value) in &self.params {
+            check_text("parameter name", name)?;
+            check_text("parameter value", value)?;
+            if name.is_empty() {
+                return Err(Error::config("a form parameter name must not be empty"));
+            }
+        }
+
+        let mut body = String::from("grant_type=client_credentials");
+        let id = &self.client_id;
+        let secret = self.client_secret.expose();
+        let mut headers = vec![
+            ("Accept", "application/json".to_owned()),
+            ("Content-Type", "application/x-www-form-urlencoded".to_owned()),
+        ];
+        match self.style {
+            AuthStyle::Basic => {
+                headers.push(("Authorization", basic(&form_encode(id), &form_encode(secret))))
+            }
+            AuthStyle::BasicRaw => headers.push(("Authorization", basic(id, secret))),
+            AuthStyle::Post => {
+                push_param(&mut body, "client_id", id);
+                push_param(&mut body, "client_secret", secret);
+            }
+        }
+        if !self.scopes.is_empty() {
+            push_param(&mut body, "scope", &self.scopes.join(" "));
+        }
+        for (name, value) in &self.params {
+            push_param(&mut body, name, value);
+        }
+        Ok(TokenRequest { url: self.url().to_owned(), headers, body })
+    }
+}
+
+fn basic(user: &str, password: &str) -> String {
+    let engine = base64::engine::general_purpose::STANDARD;
+    format!("Basic {}", engine.encode(format!("{user}:{password}")))
+}
+
+fn push_param(body: &mut String, name: &str, value: &str) {
+    body.push('&');
+    body.push_str(&form_encode(name));
+    body.push('=');
+    body.push_str(&form_encode(value));
+}
+
+/// `application/x-www-form-urlencoded` encoding of one name or value, as the
+/// WHATWG URL standard and RFC 6749 Appendix B define it: `*-._` and ASCII
+/// alphanumerics stay, space becomes `+`, every other UTF-8 byte `%XX`.
+pub(crate) fn form_encode(text: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(text.len());
+    for &b in text.as_bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => {
+                out.push('%');
+                out.push(HEX[usize::from(b >> 4)] as char);
+                out.push(HEX[usize::from(b & 15)] as char);
+            }
+        }
+    }
+    out
+}
+
+/// Refuses control characters (CR, LF, NUL, …), which could split a header or
+/// a form field.
+fn check_text(what: &str, value: &str) -> Result<(), Error> {
+    if value.chars().any(char::is_control) {
+        return Err(Error::config(format!("the {what} contains a control character")));
+    }
+    Ok(())
+}
+
+fn check_endpoint(endpoint: &Endpoint) -> Result<(), Error> {
+    if let Endpoint::NFleet { identity, .. } = endpoint {
+        let valid = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        if identity.is_empty() || !identity.chars().all(valid) {
+            return Err(Error::config("the NFleet identity GUID must be letters, digits and '-' only"));
+        }
+    }
+    check_url(endpoint.url())
+}
+
+/// Accepts `https://` URLs, and `http://` only to a loopback host
+/// (`127.0.0.0/8`, `[::1]`, `localhost`), so that a typo cannot send the secret
+/// in clear text across a network.
+pub(crate) fn check_url(url: &str) -> Result<(), Error> {
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(Error::config("the token URL contains whitespace or a control character"));
+    }
+    let lower = url.to_ascii_lowercase();
+    let (secure, rest) = if let Some(rest) = lower.strip_prefix("https://") {
+        (true, rest)
+    } else if let Some(rest) = lower.strip_prefix("http://") {
+        (false, rest)
+    } else {
+        return Err(Error::config("the token URL must start with https://"));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(Error::config(
+            "the token URL must not contain user info (use https:// and the client credentials)",
+        ));
+    }
+    let host = host_of(authority);
+    if host.is_empty() {
+        return Err(Error::config("the token URL has no host (expected https://host/path)"));
+    }
+    if !secure && !is_loopback(host) {
+        return Err(Error::config("the token URL must use https:// (plain http:// only to a loopback host)"));
+    }
+    Ok(())
+}
+
+/// The host part of `host[:port]` or `[v6]:port`.
+fn host_of(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        return match authority.find(']') {
+            Some(end) if authority[end + 1..].is_empty() || authority[end + 1..].starts_with(':') => {
+                &authority[..=end]
+            }
+            _ => authority,
+        };
+    }
+    authority.split(':').next().unwrap_or_default()
+}
+
+fn is_loopback(host: &str) -> bool {
+    match host {
+        "localhost" | "[::1]" => true,
+        _ => host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+
+    fn header<'a>(req: &'a TokenRequest, name: &str) -> Option<&'a str> {
+        req.headers().iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    fn decoded_basic(req: &TokenRequest) -> String {
+        let value = header(req, "Authorization").expect("Authorization header");
+        let b64 = value.strip_prefix("Basic ").expect("Basic scheme");
+        let raw = base64::engine::general_purpose::STANDARD.decode(b64).expect("base64");
+        String::from_utf8(raw).expect("utf-8")
+    }
+
+    const AWKWARD_ID: &str = "id with space&é";
+    const AWKWARD_SECRET: &str = "p@ss:w%rd+/=";
+
+    #[test]
+    fn basic_form_encodes_id_and_secret() {
+        let req = Config::client_secret_basic("https://a.example/token", AWKWARD_ID, AWKWARD_SECRET)
+            .request()
+            .unwrap();
+        assert_eq!(decoded_basic(&req), "id+with+space%26%C3%A9:p%40ss%3Aw%25rd%2B%2F%3D");
+        assert_eq!(req.body(), "grant_type=client_credentials");
+        assert_eq!(header(&req, "Content-Type"), Some("application/x-www-form-urlencoded"));
+        assert_eq!(header(&req, "Accept"), Some("application/json"));
+    }
+
+    #[test]
+    fn basic_raw_sends_utf8_as_is() {
+        let req = Config::client_secret_basic("https://a.example/token", AWKWARD_ID, AWKWARD_SECRET)
+            .auth_style(AuthStyle::BasicRaw)
+            .request()
+            .unwrap();
+        assert_eq!(decoded_basic(&req), "id with space&é:p@ss:w%rd+/=");
+    }
+
+    #[test]
+    fn nfleet_is_raw_basic_on_the_identity_url() {
+        let req =
+            Config::nfleet("0f8fad5b-d9cb-469f-a165-70867728950e", "käy", AWKWARD_SECRET).request().unwrap();
+        assert_eq!(req.url(), "https://id.nfleet.fi/0f8fad5b-d9cb-469f-a165-70867728950e/token");
+        assert_eq!(decoded_basic(&req), "käy:p@ss:w%rd+/=");
+        assert_eq!(req.body(), "grant_type=client_credentials");
+    }
+
+    #[test]
+    fn post_puts_credentials_in_the_body_only() {
+        let req = Config::client_secret_post("https://a.example/token", AWKWARD_ID, AWKWARD_SECRET)
+            .scope("transactions/post")
+            .scope("read")
+            .param("audience", "https://api.example/ x")
+            .request()
+            .unwrap();
+        assert_eq!(header(&req, "Authorization"), None);
+        assert_eq!(
+            req.body(),
+            "grant_type=client_credentials&client_id=id+with+space%26%C3%A9\
+             &client_secret=p%40ss%3Aw%25rd%2B%2F%3D&scope=transactions%2Fpost+read\
+             &audience=https%3A%2F%2Fapi.example%2F+x"
+        );
+    }
+
+    #[test]
+    fn form_encoding_table() {
+        let cases = [
+            ("", ""),
+            ("azAZ09*-._", "azAZ09*-._"),
+            (" ", "+"),
+            ("a+b", "a%2Bb"),
+            ("~!'()", "%7E%21%27%28%29"),
+            ("ä€😀", "%C3%A4%E2%82%AC%F0%9F%98%80"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(form_encode(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn control_characters_are_refused_everywhere() {
+        let url = "https://a.example/token";
+        let bad = [
+            Config::client_secret_basic(url, "id\r\nX-Evil: 1", "s"),
+            Config::client_secret_basic(url, "id", "s\0"),
+            Config::client_secret_post(url, "id", "s\n"),
+            Config::client_secret_post(url, "id", "s").scope("a\rb"),
+            Config::client_secret_post(url, "id", "s").param("k", "v\n"),
+            Config::client_secret_post("https://a.example/\r\nHost: x", "id", "s"),
+        ];
+        for config in bad {
+            let err = config.request().unwrap_err();
+            assert!(matches!(err, Error::Config(_)), "{err}");
+        }
+    }
+
+    #[test]
+    fn nfleet_identity_must_be_a_plain_path_segment() {
+        for guid in ["", "a/b", "a?b", "../x", "a b", "a#b"] {
+            let err = Config::nfleet(guid, "k", "s").request().unwrap_err();
+            assert!(matches!(err, Error::Config(_)), "{guid:?}");
+        }
+    }
+
+    #[test]
+    fn url_policy_table() {
+        let ok = [
+            "https://auth.example.com/token",
+            "HTTPS://auth.example.com:8443/token?x=1",
+            "http://127.0.0.1:8080/token",
+            "http://127.1.2.3/token",
+            "http://localhost:1/token",
+            "http://[::1]:9/token",
+            "http://localhost",
+        ];
+        for url in ok {
+            assert!(check_url(url).is_ok(), "{url}");
+        }
+        let refused = [
+            "http://auth.example.com/token",
+            "http://127.0.0.1.evil.invalid/",
+            "http://127.0.0.1@evil.invalid/",
+            "https://user:pw@auth.example.com/",
+            "http://localhost.evil.invalid/",
+            "http://[::1].evil.invalid/",
+            "http://10.0.0.1/",
+            "ftp://auth.example.com/",
+            "auth.example.com/token",
+            "https:///token",
+        ];
+        for url in refused {
+            let err = check_url(url).unwrap_err();
+            assert!(err.to_string().contains("https"), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_credentials() {
+        let req = Config::client_secret_post("https://a.example/token", "id", "hunter2").request().unwrap();
+        let basic =
+            Config::client_secret_basic("https://a.example/token", "id", "hunter2").request().unwrap();
+        for text in [format!("{req:?}"), format!("{basic:?}")] {
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(!text.contains(&basic.headers()[2].1), "{text}");
+        }
+    }
+}

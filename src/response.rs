@@ -1,0 +1,347 @@
+//! Parsing the token endpoint's answer: pure, no I/O.
+
+use std::time::{Duration, Instant};
+
+use miniserde::de::{Deserialize, Visitor};
+use miniserde::{Deserialize as DeriveDeserialize, make_place};
+
+use crate::config::Config;
+use crate::error::{Error, OAuthError};
+use crate::token::{AccessToken, Token};
+
+/// The parts of an HTTP response that decide what a token endpoint said.
+///
+/// Whatever HTTP stack sent the [`TokenRequest`](crate::TokenRequest) fills
+/// this in and hands it to [`Config::parse_response`].
+#[derive(Debug, Clone, Copy)]
+pub struct HttpResponse<'a> {
+    /// The status code.
+    pub status: u16,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<&'a str>,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<&'a str>,
+    /// The body (cctoken's own transport reads at most 64 KiB of it).
+    pub body: &'a [u8],
+}
+
+/// The fields of RFC 6749 §5.1 and §5.2 that we look at; others are ignored.
+#[derive(DeriveDeserialize)]
+struct Fields {
+    access_token: Option<Scalar>,
+    token_type: Option<Scalar>,
+    expires_in: Option<Scalar>,
+    scope: Option<Scalar>,
+    error: Option<Scalar>,
+    error_description: Option<Scalar>,
+    error_uri: Option<Scalar>,
+}
+
+/// A JSON string, number or boolean: servers disagree on the type of some
+/// fields (`expires_in` as `3600` or `"3600"`), so each field is read as
+/// whichever scalar it is and judged afterwards.
+enum Scalar {
+    Str(String),
+    Unsigned(u64),
+    Negative,
+    Float(f64),
+    Bool,
+}
+
+make_place!(Place);
+
+impl Visitor for Place<Scalar> {
+    fn string(&mut self, s: &str) -> miniserde::Result<()> {
+        self.out = Some(Scalar::Str(s.to_owned()));
+        Ok(())
+    }
+    fn nonnegative(&mut self, n: u64) -> miniserde::Result<()> {
+        self.out = Some(Scalar::Unsigned(n));
+        Ok(())
+    }
+    fn negative(&mut self, _: i64) -> miniserde::Result<()> {
+        self.out = Some(Scalar::Negative);
+        Ok(())
+    }
+    fn float(&mut self, n: f64) -> miniserde::Result<()> {
+        self.out = Some(Scalar::Float(n));
+        Ok(())
+    }
+    fn boolean(&mut self, _: bool) -> miniserde::Result<()> {
+        self.out = Some(Scalar::Bool);
+        Ok(())
+    }
+}
+
+impl Deserialize for Scalar {
+    fn begin(out: &mut Option<Self>) -> &mut dyn Visitor {
+        Place::new(out)
+    }
+}
+
+impl Scalar {
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Scalar::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl Config {
+    /// Turns a token endpoint's HTTP response into a [`Token`] whose lifetime
+    /// counts from `issued_at` (pass the instant the request was sent), or the [`Error`] it amounts to.
+    ///
+    /// Lenient in what it accepts: any 2xx status, `token_type` `Bearer` in
+    /// any case (or absent), `expires_in` as a number or a numeric string
+    /// (fractions are cut, values above [`Config::max_lifetime`] clamped,
+    /// absence means [`Config::default_lifetime`]), unknown fields. Strict in
+    /// what it returns: an empty or non-printable token, another token type,
+    /// a negative lifetime, or an `error` field inside a 2xx are all errors.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use cctoken::{Config, HttpResponse};
+    ///
+    /// let config = Config::nfleet("guid", "key", "secret");
+    /// let now = Instant::now();
+    /// let body = br#"{"access_token":"ey.y76A","token_type":"Bearer","expires_in":"3600"}"#;
+    /// let response = HttpResponse { status: 200, content_type: None, retry_after: None, body };
+    /// let token = config.parse_response(&response, now)?;
+    /// assert_eq!(token.access_token().secret(), "ey.y76A");
+    /// assert_eq!(token.lifetime(), Duration::from_secs(3600));
+    /// # Ok::<(), cctoken::Error>(())
+    /// ```
+    pub fn parse_response(&self, response: &HttpResponse<'_>, issued_at: Instant) -> Result<Token, Error> {
+        let status = response.status;
+        let invalid = |reason| Error::InvalidResponse { status, reason };
+        let fields = parse_fields(response);
+        let success = (200..300).contains(&status);
+        if !success {
+            return Err(status_error(response, fields.ok().as_ref()));
+        }
+        let fields = fields.map_err(invalid)?;
+        if fields.error.is_some() {
+            return Err(status_error(response, Some(&fields)));
+        }
+        let token = match &fields.access_token {
+            None => return Err(invalid("no access_token")),
+            Some(Scalar::Str(t)) if t.is_empty() => return Err(invalid("access_token is empty")),
+            Some(Scalar::Str(t)) => t,
+            Some(_) => return Err(invalid("access_token is not a string")),
+        };
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(invalid("access_token has characters not allowed in a header"));
+        }
+        match &fields.token_type {
+            None => {}
+            Some(Scalar::Str(t)) if t.eq_ignore_ascii_case("bearer") => {}
+            Some(_) => return Err(invalid("token_type is not Bearer")),
+        }
+        let lifetime = match &fields.expires_in {
+            None => self.default_lifetime,
+            Some(value) => seconds(value).map_err(invalid)?,
+        };
+        let scope = fields.scope.as_ref().and_then(Scalar::as_str).map(str::to_owned);
+        Ok(Token::new(AccessToken::new(token.as_str()), issued_at, lifetime.min(self.max_lifetime))
+            .with_scope(scope))
+    }
+}
+
+fn parse_fields(response: &HttpResponse<'_>) -> Result<Fields, &'static str> {
+    if response.body.iter().all(u8::is_ascii_whitespace) {
+        return Err("empty body");
+    }
+    let text = std::str::from_utf8(response.body).map_err(|_| "body is not UTF-8")?;
+    miniserde::json::from_str(text).map_err(|_| {
+        let html = response.content_type.is_some_and(|t| t.to_ascii_lowercase().contains("html"));
+        if html || text.trim_start().starts_with('<') {
+            "expected a JSON token, got an HTML page (captive portal or proxy?)"
+        } else {
+            "body is not a JSON object with the expected field types"
+        }
+    })
+}
+
+/// The error for a non-2xx status, or for an `error` field in any response.
+fn status_error(response: &HttpResponse<'_>, fields: Option<&Fields>) -> Error {
+    let status = response.status;
+    let oauth = fields.and_then(|f| {
+        let code = f.error.as_ref()?.as_str()?;
+        let text = |field: &Option<Scalar>| field.as_ref().and_then(Scalar::as_str).map(str::to_owned);
+        let (description, uri) = (text(&f.error_description), text(&f.error_uri));
+        Some(OAuthError::new(code, description.as_deref(), uri.as_deref()))
+    });
+    let retry_after = response.retry_after.and_then(|v| v.trim().parse().ok()).map(Duration::from_secs);
+    match oauth {
+        Some(oauth) if matches!(status, 401 | 403) || is_credentials_code(oauth.code()) => {
+            Error::CredentialsRejected { status, oauth: Some(oauth) }
+        }
+        Some(oauth) => Error::OAuth { status, oauth, retry_after },
+        None if matches!(status, 401 | 403) => Error::CredentialsRejected { status, oauth: None },
+        None if (200..300).contains(&status) => {
+            Error::InvalidResponse { status, reason: "error field is not a string" }
+        }
+        None => Error::HttpStatus { status, retry_after },
+    }
+}
+
+fn is_credentials_code(code: &str) -> bool {
+    matches!(code, "invalid_client" | "unauthorized_client")
+}
+
+/// `expires_in` as seconds: a non-negative number (fraction cut) or a string
+/// holding a non-negative integer.
+fn seconds(value: &Scalar) -> Result<Duration, &'static str> {
+    match value {
+        Scalar::Unsigned(n) => Ok(Duration::from_secs(*n)),
+        // `as` saturates: 1e300 becomes u64::MAX, clamped by the caller.
+        Scalar::Float(f) if *f >= 0.0 => Ok(Duration::from_secs(*f as u64)),
+        Scalar::Float(_) | Scalar::Negative => Err("expires_in is negative"),
+        Scalar::Str(s) => s.trim().parse().map(Duration::from_secs).map_err(|_| "expires_in is not a number"),
+        Scalar::Bool => Err("expires_in is not a number"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: u64 = 24 * 3600;
+
+    fn config() -> Config {
+        Config::client_secret_basic("https://a.example/token", "id", "secret")
+    }
+
+    fn parse(status: u16, body: &str) -> Result<Token, Error> {
+        let response = HttpResponse { status, content_type: None, retry_after: None, body: body.as_bytes() };
+        config().parse_response(&response, Instant::now())
+    }
+
+    fn lifetime(body: &str) -> Result<u64, Error> {
+        parse(200, body).map(|t| t.lifetime().as_secs())
+    }
+
+    #[test]
+    fn expires_in_shapes() {
+        let cases: &[(&str, u64)] = &[
+            (r#"{"access_token":"t","expires_in":3600}"#, 3600),
+            (r#"{"access_token":"t","expires_in":"3600"}"#, 3600),
+            (r#"{"access_token":"t","expires_in":" 60 "}"#, 60),
+            (r#"{"access_token":"t","expires_in":59.9}"#, 59),
+            (r#"{"access_token":"t","expires_in":0}"#, 0),
+            (r#"{"access_token":"t"}"#, 600),
+            (r#"{"access_token":"t","expires_in":null}"#, 600),
+            (r#"{"access_token":"t","expires_in":1e12}"#, DAY),
+            (r#"{"access_token":"t","expires_in":18446744073709551615}"#, DAY),
+        ];
+        for (body, want) in cases {
+            assert_eq!(lifetime(body).ok(), Some(*want), "{body}");
+        }
+        for body in [
+            r#"{"access_token":"t","expires_in":-1}"#,
+            r#"{"access_token":"t","expires_in":-0.5}"#,
+            r#"{"access_token":"t","expires_in":"soon"}"#,
+            r#"{"access_token":"t","expires_in":"-5"}"#,
+            r#"{"access_token":"t","expires_in":true}"#,
+            // miniserde refuses numbers that overflow f64.
+            r#"{"access_token":"t","expires_in":1e400}"#,
+        ] {
+            assert!(matches!(lifetime(body), Err(Error::InvalidResponse { .. })), "{body}");
+        }
+    }
+
+    #[test]
+    fn token_type_and_token_rules() {
+        let ok = [
+            r#"{"access_token":"t","token_type":"Bearer"}"#,
+            r#"{"access_token":"t","token_type":"bearer"}"#,
+            r#"{"access_token":"t","token_type":"BEARER","extra":{"nested":[1,2,{}]}}"#,
+            r#"{"access_token":"t"}"#,
+        ];
+        for body in ok {
+            assert_eq!(parse(200, body).unwrap().access_token().secret(), "t", "{body}");
+        }
+        let bad = [
+            (r#"{"access_token":"t","token_type":"mac"}"#, "token_type is not Bearer"),
+            (r#"{"access_token":"t","token_type":7}"#, "token_type is not Bearer"),
+            (r#"{"access_token":""}"#, "access_token is empty"),
+            (r#"{"access_token":42}"#, "access_token is not a string"),
+            (r#"{"token_type":"Bearer"}"#, "no access_token"),
+            (r#"{"access_token":"a\nb"}"#, "access_token has characters not allowed in a header"),
+            (r#"{"access_token":"a b"}"#, "access_token has characters not allowed in a header"),
+            (r#"{"access_token":"ä"}"#, "access_token has characters not allowed in a header"),
+            ("", "empty body"),
+            ("  \r\n", "empty body"),
+            ("{", "body is not a JSON object with the expected field types"),
+            (r#"{"access_token":"t"} trailing"#, "body is not a JSON object with the expected field types"),
+            (r#"["access_token"]"#, "body is not a JSON object with the expected field types"),
+            (
+                "<html>Login to the hotspot</html>",
+                "expected a JSON token, got an HTML page (captive portal or proxy?)",
+            ),
+        ];
+        for (body, want) in bad {
+            match parse(200, body) {
+                Err(Error::InvalidResponse { status: 200, reason }) => assert_eq!(reason, want, "{body}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        let response = HttpResponse { status: 200, content_type: None, retry_after: None, body: b"\xff\xfe" };
+        assert!(matches!(
+            config().parse_response(&response, Instant::now()),
+            Err(Error::InvalidResponse { reason: "body is not UTF-8", .. })
+        ));
+    }
+
+    #[test]
+    fn any_2xx_is_success_and_scope_is_kept() {
+        let token = parse(203, r#"{"access_token":"t","scope":"a b"}"#).unwrap();
+        assert_eq!(token.scope(), Some("a b"));
+    }
+
+    #[test]
+    fn error_bodies() {
+        let e = parse(
+            400,
+            r#"{"error":"invalid_scope","error_description":"no\nsuch scope","error_uri":"https://x"}"#,
+        )
+        .unwrap_err();
+        match e {
+            Error::OAuth { status: 400, oauth, retry_after: None } => {
+                assert_eq!(oauth.code(), "invalid_scope");
+                assert_eq!(oauth.description(), Some("no such scope"));
+                assert_eq!(oauth.uri(), Some("https://x"));
+            }
+            other => panic!("{other:?}"),
+        }
+        for (status, body) in [
+            (400, r#"{"error":"invalid_client"}"#),
+            (400, r#"{"error":"unauthorized_client"}"#),
+            (401, r#"{"error":"invalid_request"}"#),
+            (401, ""),
+            (403, "<html>Forbidden</html>"),
+            (200, r#"{"error":"invalid_client","access_token":"t"}"#),
+        ] {
+            assert!(parse(status, body).unwrap_err().is_credentials_rejected(), "{status} {body}");
+        }
+        assert!(matches!(parse(200, r#"{"error":"server_error"}"#), Err(Error::OAuth { status: 200, .. })));
+        assert!(matches!(parse(500, "<html>oops</html>"), Err(Error::HttpStatus { status: 500, .. })));
+        assert!(matches!(parse(302, ""), Err(Error::HttpStatus { status: 302, .. })));
+        assert!(matches!(parse(400, r#"{"error":5}"#), Err(Error::HttpStatus { status: 400, .. })));
+    }
+
+    #[test]
+    fn retry_after_seconds() {
+        let response = HttpResponse { status: 429, content_type: None, retry_after: Some(" 120"), body: b"" };
+        let err = config().parse_response(&response, Instant::now()).unwrap_err();
+        assert!(matches!(err, Error::HttpStatus { status: 429, retry_after: Some(d) } if d.as_secs() == 120));
+    }
+
+    #[test]
+    fn deep_nesting_is_not_a_stack_overflow() {
+        let depth = 100_000;
+        let body = format!(r#"{{"access_token":"t","x":{}{}}}"#, "[".repeat(depth), "]".repeat(depth));
+        assert_eq!(parse(200, &body).unwrap().access_token().secret(), "t");
+    }
+}
