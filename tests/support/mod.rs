@@ -1,0 +1,217 @@
+//! Loopback HTTP and HTTPS token servers for tests and the demo.
+//!
+//! Each server listens on 127.0.0.1 on a free port, answers every request
+//! with its handler's bytes, records what it received, and stops when
+//! dropped. Connections are served one at a time with a 5 s read timeout, so
+//! nothing here can hang a test.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// One request as the server received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// `POST`, `GET`, …
+    pub method: String,
+    /// The request target, e.g. `/token`.
+    pub path: String,
+    /// Header names lower-cased, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Recorded {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+type Handler = dyn Fn(&Recorded) -> Vec<u8> + Send + Sync;
+
+pub struct Server {
+    addr: SocketAddr,
+    scheme: &'static str,
+    log: Arc<Mutex<Vec<Recorded>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// A plain HTTP server answering with `handler`.
+    pub fn http(handler: impl Fn(&Recorded) -> Vec<u8> + Send + Sync + 'static) -> Server {
+        Server::start(None, Arc::new(handler))
+    }
+
+    /// An HTTPS server presenting `pki`'s server certificate.
+    pub fn https(pki: &TestPki, handler: impl Fn(&Recorded) -> Vec<u8> + Send + Sync + 'static) -> Server {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())
+            .expect("server certificate");
+        Server::start(Some(Arc::new(config)), Arc::new(handler))
+    }
+
+    fn start(tls: Option<Arc<rustls::ServerConfig>>, handler: Arc<Handler>) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let (thread_log, thread_stop) = (log.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if thread_stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let _ = serve(stream, tls.as_ref(), &*handler, &thread_log);
+            }
+        });
+        Server { addr, scheme, log, stop, thread: Some(thread) }
+    }
+
+    /// `scheme://127.0.0.1:port{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}://127.0.0.1:{}{}", self.scheme, self.addr.port(), path)
+    }
+
+    /// `scheme://localhost:port{path}` (the name the test certificate is for).
+    pub fn url_localhost(&self, path: &str) -> String {
+        format!("{}://localhost:{}{}", self.scheme, self.addr.port(), path)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Everything received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.log.lock().expect("log").clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr); // wake the accept loop
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+    handler: &Handler,
+    log: &Mutex<Vec<Recorded>>,
+) -> io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+    match tls {
+        None => exchange(stream, handler, log),
+        Some(config) => {
+            let conn = rustls::ServerConnection::new(config.clone()).map_err(io::Error::other)?;
+            exchange(rustls::StreamOwned::new(conn, stream), handler, log)
+        }
+    }
+}
+
+/// Reads one request, records it, writes the handler's answer.
+fn exchange(mut stream: impl Read + Write, handler: &Handler, log: &Mutex<Vec<Recorded>>) -> io::Result<()> {
+    let request = read_request(&mut stream)?;
+    log.lock().expect("log").push(request.clone());
+    stream.write_all(&handler(&request))?;
+    stream.flush()
+}
+
+fn read_request(stream: &mut impl Read) -> io::Result<Recorded> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if buf.len() > 64 * 1024 || stream.read(&mut byte)? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut start = lines.next().unwrap_or_default().split(' ');
+    let method = start.next().unwrap_or_default().to_owned();
+    let path = start.next().unwrap_or_default().to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length.min(64 * 1024)];
+    stream.read_exact(&mut body)?;
+    Ok(Recorded { method, path, headers, body: String::from_utf8_lossy(&body).into_owned() })
+}
+
+/// A complete HTTP/1.1 response with `Content-Length` and `Connection: close`.
+pub fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.push_str(body);
+    out.into_bytes()
+}
+
+/// A 200 JSON token response.
+pub fn token_response(token: &str, expires_in: u64) -> Vec<u8> {
+    let body = format!(r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":{expires_in}}}"#);
+    response(200, &[("Content-Type", "application/json")], &body)
+}
+
+/// A test CA and a server certificate it signed for `localhost`, 127.0.0.1
+/// and ::1, generated fresh for each test run.
+pub struct TestPki {
+    /// The CA certificate, PEM.
+    pub ca_pem: String,
+    server_chain: Vec<CertificateDer<'static>>,
+    server_key: PrivateKeyDer<'static>,
+}
+
+impl TestPki {
+    pub fn new() -> TestPki {
+        TestPki::for_names(&["localhost", "127.0.0.1", "::1"])
+    }
+
+    /// A CA and a server certificate for these DNS names or IP addresses.
+    pub fn for_names(names: &[&str]) -> TestPki {
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "cctoken test CA");
+        let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+
+        let key = rcgen::KeyPair::generate().expect("server key");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let params = rcgen::CertificateParams::new(names).expect("server params");
+        let cert = params.signed_by(&key, &ca, &ca_key).expect("server certificate");
+        TestPki {
+            ca_pem: ca.pem(),
+            server_chain: vec![cert.der().clone()],
+            server_key: PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+        }
+    }
+}
