@@ -1,4 +1,114 @@
-//! Placeholder crate docs; replaced below.
+//! Blocking OAuth 2.0 client-credentials tokens for small devices.
+//!
+//! `cctoken` fetches an access token from a token endpoint with a client id
+//! and secret (RFC 6749 §4.4), and caches it until shortly before it expires.
+//! It is made for on-device agents and synchronous daemons on constrained
+//! Linux systems (fleet telematics units, say) that call machine-to-machine
+//! APIs directly: no async runtime, three dependencies (ureq with rustls and
+//! ring, miniserde, base64), no background threads, no locks.
+//!
+//! # Token endpoints
+//!
+//! | constructor | server | credentials |
+//! | --- | --- | --- |
+//! | [`Config::nfleet`] | NFleet identity, `POST https://id.nfleet.fi/<identity_guid>/token` | raw HTTP Basic ([`AuthStyle::BasicRaw`]) |
+//! | [`Config::client_secret_basic`] | RFC 6749 `client_secret_basic` | HTTP Basic of the form-urlencoded id and secret ([`AuthStyle::Basic`]) |
+//! | [`Config::client_secret_post`] | `client_secret_post` (NXTsoft, …) | `client_id` / `client_secret` in the form body ([`AuthStyle::Post`]) |
+//!
+//! Every request is `grant_type=client_credentials` (plus `scope` and any
+//! extra parameters) as `application/x-www-form-urlencoded`, with
+//! `Accept: application/json`. The style is always explicit: cctoken never
+//! probes one style and then another.
+//!
+//! NFleet:
+//!
+//! ```no_run
+//! let config = cctoken::Config::nfleet("8d7a0d8e-41a6-4c1c-9d8e-3f2b1a7c6e5d", "client-key", "client-secret");
+//! let mut cache = cctoken::TokenCache::new(cctoken::Client::new(config)?);
+//! let authorization = cache.token()?.authorization(); // "Bearer ey…"
+//! # Ok::<(), cctoken::Error>(())
+//! ```
+//!
+//! `client_secret_basic`:
+//!
+//! ```no_run
+//! let config = cctoken::Config::client_secret_basic("https://api.example.com/oauth/v2/token", "id", "secret");
+//! let token = cctoken::Client::new(config)?.fetch()?;
+//! # Ok::<(), cctoken::Error>(())
+//! ```
+//!
+//! `client_secret_post`, with a scope:
+//!
+//! ```no_run
+//! let config = cctoken::Config::client_secret_post("https://auth.nxtsoft.com/oauth2/token", "id", "secret")
+//!     .scope("transactions/post");
+//! let token = cctoken::Client::new(config)?.fetch()?;
+//! # Ok::<(), cctoken::Error>(())
+//! ```
+//!
+//! # Using the token, and a 401 from the API
+//!
+//! Send [`Token::authorization`] as the `Authorization` header. If the API
+//! answers 401, the token was revoked or expired early: call
+//! [`TokenCache::invalidate`] and try once more with a new token.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = cctoken::Config::client_secret_basic("https://auth.example.com/token", "id", "secret");
+//! let mut cache = cctoken::TokenCache::new(cctoken::Client::new(config)?);
+//! let agent = cctoken::ureq::Agent::new_with_defaults();
+//! let call = |bearer: String| {
+//!     agent.get("https://api.example.com/v1/vehicles").header("Authorization", bearer).call()
+//! };
+//! let response = match call(cache.token()?.authorization()) {
+//!     Err(cctoken::ureq::Error::StatusCode(401)) => {
+//!         cache.invalidate();
+//!         call(cache.token()?.authorization())?
+//!     }
+//!     other => other?,
+//! };
+//! # let _ = response; Ok(()) }
+//! ```
+//!
+//! # Errors
+//!
+//! Every failure is an [`Error`]. [`Error::CredentialsRejected`] means the
+//! id, secret (or NFleet identity) are wrong and retrying will not help;
+//! [`Error::is_transient`] tells which failures are worth retrying later.
+//!
+//! # Security
+//!
+//! - [`ClientSecret`] and [`AccessToken`] print `[redacted]` in `Debug`;
+//!   reading them takes an explicit call. No error holds the secret, the
+//!   token, the request or the response body, and server-supplied text in
+//!   errors is stripped of control characters and cut short.
+//! - The token URL must be `https://`; plain `http://` is allowed only to a
+//!   loopback host. Control characters in any value are refused before
+//!   anything is sent.
+//! - Redirects are never followed (the secret would go to another host);
+//!   response bodies are capped at [`MAX_BODY`]; every fetch has a deadline.
+//!
+//! # Time
+//!
+//! A token's expiry is an [`Instant`](std::time::Instant) on the monotonic
+//! clock, counted from when its request was sent. The wall clock, which on a
+//! device without a real-time clock may be years off until NTP answers, never
+//! decides whether a token is fresh. The cache replaces a token a quarter of
+//! its lifetime before expiry, but at most five minutes before
+//! ([`refresh_margin`]).
+//!
+//! # Without ureq
+//!
+//! The request building ([`Config::request`]) and response parsing
+//! ([`Config::parse_response`]) are pure functions, and [`TokenCache`]
+//! drives any [`Fetch`] implementation, so another HTTP stack (a modem's, a
+//! test fake, a simulation) can stand in for the built-in transport.
+//!
+//! # Not in scope
+//!
+//! Other grants (authorization code, device flow, refresh tokens), JWT
+//! validation or client assertions (`private_key_jwt`), mutual TLS, and
+//! thread-safe sharing: wrap a [`TokenCache`] in a `Mutex` yourself if you must.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
