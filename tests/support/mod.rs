@@ -9,7 +9,7 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -35,7 +35,7 @@ impl Recorded {
     }
 }
 
-type Handler = dyn Fn(&Recorded) -> Vec<u8> + Send + Sync;
+type Handler = dyn Fn(&Recorded, &mut dyn Write) -> io::Result<()> + Send + Sync;
 
 pub struct Server {
     addr: SocketAddr,
@@ -48,6 +48,17 @@ pub struct Server {
 impl Server {
     /// A plain HTTP server answering with `handler`.
     pub fn http(handler: impl Fn(&Recorded) -> Vec<u8> + Send + Sync + 'static) -> Server {
+        Server::start(
+            None,
+            Arc::new(move |request: &Recorded, out: &mut dyn Write| out.write_all(&handler(request))),
+        )
+    }
+
+    /// A plain HTTP server whose handler writes the answer itself, e.g. a
+    /// piece at a time. A write error (the client hung up) ends the exchange.
+    pub fn http_writer(
+        handler: impl Fn(&Recorded, &mut dyn Write) -> io::Result<()> + Send + Sync + 'static,
+    ) -> Server {
         Server::start(None, Arc::new(handler))
     }
 
@@ -60,7 +71,10 @@ impl Server {
             .with_no_client_auth()
             .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())
             .expect("server certificate");
-        Server::start(Some(Arc::new(config)), Arc::new(handler))
+        Server::start(
+            Some(Arc::new(config)),
+            Arc::new(move |request: &Recorded, out: &mut dyn Write| out.write_all(&handler(request))),
+        )
     }
 
     fn start(tls: Option<Arc<rustls::ServerConfig>>, handler: Arc<Handler>) -> Server {
@@ -133,7 +147,7 @@ fn serve(
 fn exchange(mut stream: impl Read + Write, handler: &Handler, log: &Mutex<Vec<Recorded>>) -> io::Result<()> {
     let request = read_request(&mut stream)?;
     log.lock().expect("log").push(request.clone());
-    stream.write_all(&handler(&request))?;
+    handler(&request, &mut stream)?;
     stream.flush()
 }
 
@@ -214,4 +228,82 @@ impl TestPki {
             server_key: PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
         }
     }
+}
+
+/// A loopback listener that accepts TCP connections and never answers: each
+/// accepted socket is held open, unread and unwritten, until the listener is
+/// dropped. For deadlines: the client connects, sends, and waits forever.
+/// At most 16 sockets are held; later connections are closed at once.
+pub struct Silent {
+    addr: SocketAddr,
+    accepted: Arc<(Mutex<usize>, Condvar)>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Silent {
+    pub fn start() -> Silent {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let accepted = Arc::new((Mutex::new(0), Condvar::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (thread_accepted, thread_stop) = (accepted.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                if thread_stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                *thread_accepted.0.lock().expect("count") += 1;
+                thread_accepted.1.notify_all();
+                if held.len() < 16 {
+                    held.push(stream);
+                }
+            }
+            // `held` is dropped here: every connection closes with the listener.
+        });
+        Silent { addr, accepted, stop, thread: Some(thread) }
+    }
+
+    /// `http://127.0.0.1:port{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.addr.port(), path)
+    }
+
+    /// `https://localhost:port{path}`: a TLS client waits for a ServerHello
+    /// that never comes.
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://localhost:{}{}", self.addr.port(), path)
+    }
+
+    /// How many connections were accepted so far.
+    pub fn accepted(&self) -> usize {
+        *self.accepted.0.lock().expect("count")
+    }
+
+    /// Waits (at most `limit`) until at least `n` connections were accepted;
+    /// returns how many were.
+    pub fn wait_accepted(&self, n: usize, limit: Duration) -> usize {
+        let (count, changed) = &*self.accepted;
+        let guard = count.lock().expect("count");
+        let (guard, _) = changed.wait_timeout_while(guard, limit, |c| *c < n).expect("count");
+        *guard
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr); // wake the accept loop
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A loopback port with nothing listening on it: bound, then released.
+pub fn refused_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    listener.local_addr().expect("local addr").port()
 }
