@@ -129,13 +129,6 @@ fn retry_after_on_a_429_is_reported() {
 }
 
 #[test]
-fn retry_after_as_an_http_date_is_ignored() {
-    let err = fetch(response(503, &[("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT")], "")).unwrap_err();
-    assert!(matches!(err, Error::HttpStatus { status: 503, retry_after: None }), "{err:?}");
-    assert_eq!(err.retry_after(), None);
-}
-
-#[test]
 fn retry_after_is_kept_on_an_oauth_error() {
     let answer = response(
         503,

@@ -1,0 +1,344 @@
+//! TLS trust, deadlines, redirects, size limits and the URL policy, against
+//! loopback servers only.
+
+mod support;
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use cctoken::{Client, Config, Error, MAX_BODY, Token};
+use support::{Server, Silent, TestPki, refused_port, response, token_response};
+
+/// Slack for the scheduler on a loaded two-core machine.
+const MARGIN: Duration = Duration::from_secs(1);
+const SHORT: Duration = Duration::from_millis(500);
+
+fn basic(url: &str) -> Config {
+    Config::client_secret_basic(url, "id", "secret")
+}
+
+fn fetch(config: Config) -> Result<Token, Error> {
+    Client::new(config).expect("valid config").fetch()
+}
+
+/// Runs `f`, checks it took at least most of `deadline` and at most
+/// `deadline` + [`MARGIN`], and returns its result.
+fn timed<T>(deadline: Duration, f: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let out = f();
+    let took = start.elapsed();
+    assert!(took >= deadline.mul_f32(0.9), "gave up early, after {took:?} of {deadline:?}");
+    assert!(took <= deadline + MARGIN, "took {took:?}, deadline {deadline:?}");
+    out
+}
+
+// ---- TLS ------------------------------------------------------------------
+
+#[test]
+fn a_certificate_from_an_untrusted_ca_is_a_tls_error() {
+    let pki = TestPki::new();
+    let other = TestPki::new();
+    let server = Server::https(&pki, |_| token_response("T", 60));
+    let err = fetch(basic(&server.url_localhost("/token")).add_root_pem(other.ca_pem.clone())).unwrap_err();
+    assert!(matches!(err, Error::Tls(_)), "{err:?}");
+    assert!(err.is_transient());
+    // With only the built-in Mozilla roots, the test CA is unknown too.
+    let err = fetch(basic(&server.url_localhost("/token"))).unwrap_err();
+    assert!(matches!(err, Error::Tls(_)), "{err:?}");
+    assert!(server.requests().is_empty(), "no request got past the handshake");
+}
+
+#[test]
+fn a_certificate_for_another_name_is_a_tls_error() {
+    let pki = TestPki::for_names(&["auth.example.com"]);
+    let server = Server::https(&pki, |_| token_response("T", 60));
+    for url in [server.url_localhost("/token"), server.url("/token")] {
+        let err = fetch(basic(&url).add_root_pem(pki.ca_pem.clone())).unwrap_err();
+        assert!(matches!(err, Error::Tls(_)), "{url}: {err:?}");
+    }
+    assert!(server.requests().is_empty(), "no request got past the handshake");
+}
+
+#[test]
+fn only_the_added_ca_is_trusted_when_webpki_roots_are_off() {
+    let pki = TestPki::new();
+    let server = Server::https(&pki, |_| token_response("T", 60));
+    let config = basic(&server.url_localhost("/token")).webpki_roots(false).add_root_pem(pki.ca_pem.clone());
+    assert_eq!(fetch(config).expect("token").access_token().secret(), "T");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn every_added_ca_file_is_trusted() {
+    let pki = TestPki::new();
+    let other = TestPki::new();
+    let server = Server::https(&pki, |_| token_response("T", 60));
+    let config = basic(&server.url_localhost("/token"))
+        .add_root_pem(other.ca_pem.clone())
+        .add_root_pem(pki.ca_pem.as_bytes().to_vec());
+    assert_eq!(fetch(config).expect("token").access_token().secret(), "T");
+}
+
+#[test]
+fn a_ca_file_without_a_certificate_is_a_config_error_at_new() {
+    let key_only = rcgen::KeyPair::generate().expect("key").serialize_pem();
+    let bad_base64 = "-----BEGIN CERTIFICATE-----\nnot*base64!\n-----END CERTIFICATE-----\n".to_owned();
+    for pem in ["".to_owned(), "just some text\n".to_owned(), key_only, bad_base64] {
+        let err = Client::new(basic("https://auth.example.com/token").add_root_pem(pem.clone())).unwrap_err();
+        match &err {
+            Error::Config(msg) => assert!(msg.contains("PEM"), "{msg}"),
+            other => panic!("{pem:?}: {other:?}"),
+        }
+        assert!(!err.is_transient());
+    }
+}
+
+#[test]
+fn no_roots_at_all_is_a_config_error_at_new() {
+    let err = Client::new(basic("https://auth.example.com/token").webpki_roots(false)).unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+}
+
+// ---- Deadlines ------------------------------------------------------------
+
+#[test]
+fn a_server_that_never_answers_times_out_within_the_deadline() {
+    let silent = Silent::start();
+    let err = timed(SHORT, || fetch(basic(&silent.url("/token")).timeout(SHORT))).unwrap_err();
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert!(err.is_transient());
+    assert_eq!(silent.wait_accepted(1, Duration::from_secs(5)), 1, "the connection was accepted");
+}
+
+#[test]
+fn a_tls_handshake_that_never_completes_times_out() {
+    let pki = TestPki::new();
+    let silent = Silent::start();
+    let config = basic(&silent.https_url("/token")).add_root_pem(pki.ca_pem.clone()).timeout(SHORT);
+    let err = timed(SHORT, || fetch(config)).unwrap_err();
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert_eq!(silent.wait_accepted(1, Duration::from_secs(5)), 1);
+}
+
+/// A server that sends `head` and then `body` one byte every 50 ms: each read
+/// makes progress, so only a deadline for the whole fetch stops it. At most
+/// 100 bytes are dripped (5 s), and a write error (the client hung up) ends it.
+fn dripping(head: &'static [u8], body: &'static [u8]) -> Server {
+    Server::http_writer(move |_, out| {
+        out.write_all(head)?;
+        for byte in body.iter().take(100) {
+            out.write_all(&[*byte])?;
+            out.flush()?;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn a_slow_body_hits_the_deadline_for_the_whole_fetch() {
+    let server = dripping(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", &[b' '; 100]);
+    let err = timed(SHORT, || fetch(basic(&server.url("/token")).timeout(SHORT))).unwrap_err();
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn slow_headers_hit_the_deadline_for_the_whole_fetch() {
+    let server = dripping(b"HTTP/1.1 200 OK\r\nX-Slow: ", &[b'a'; 100]);
+    let err = timed(SHORT, || fetch(basic(&server.url("/token")).timeout(SHORT))).unwrap_err();
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+}
+
+/// Linux drops SYNs to a listener whose accept queue is full, so a connect to
+/// it hangs: only the connect deadline, much shorter than the whole one,
+/// can end it.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_connect_deadline_is_shorter_than_the_whole_one() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("addr");
+    let mut queued = Vec::new();
+    let full = (0..1024).any(|_| match TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+        Ok(stream) => {
+            queued.push(stream);
+            false
+        }
+        Err(_) => true,
+    });
+    assert!(full, "the accept queue never filled after {} connections", queued.len());
+
+    let connect = Duration::from_millis(300);
+    let config =
+        basic(&format!("http://{addr}/token")).timeout(Duration::from_secs(5)).connect_timeout(connect);
+    let err = timed(connect, || fetch(config)).unwrap_err();
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+}
+
+#[test]
+fn a_refused_connection_is_a_transport_error() {
+    let url = format!("http://127.0.0.1:{}/token", refused_port());
+    let start = Instant::now();
+    let err = fetch(basic(&url).timeout(Duration::from_secs(5))).unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    assert!(err.is_transient());
+    assert!(start.elapsed() < Duration::from_secs(2), "refused at once, not timed out");
+}
+
+// ---- Redirects ------------------------------------------------------------
+
+fn assert_redirect_not_followed(config: impl Fn(&str) -> Config) {
+    for status in [301, 302, 303, 307, 308] {
+        let target = Server::http(|_| token_response("T-from-the-redirect", 60));
+        let location = target.url("/token");
+        let server = Server::http(move |_| response(status, &[("Location", &location)], ""));
+        let err = fetch(config(&server.url("/token"))).unwrap_err();
+        assert!(matches!(err, Error::HttpStatus { status: s, .. } if s == status), "{status}: {err:?}");
+        assert_eq!(server.requests().len(), 1, "{status}");
+        assert!(target.requests().is_empty(), "{status}: the redirect was followed");
+    }
+}
+
+#[test]
+fn redirects_are_not_followed() {
+    assert_redirect_not_followed(basic);
+}
+
+#[test]
+fn redirects_are_not_followed_through_a_caller_agent() {
+    // A default agent follows up to 10 redirects and turns 4xx/5xx into errors;
+    // cctoken's per-request settings override both.
+    assert_redirect_not_followed(|url| basic(url).agent(ureq::Agent::new_with_defaults()));
+    let server = Server::http(|_| response(401, &[], ""));
+    let err = fetch(basic(&server.url("/token")).agent(ureq::Agent::new_with_defaults())).unwrap_err();
+    assert!(matches!(err, Error::CredentialsRejected { status: 401, .. }), "{err:?}");
+}
+
+#[test]
+fn the_deadline_applies_through_a_caller_agent() {
+    let silent = Silent::start();
+    let config = basic(&silent.url("/token")).agent(ureq::Agent::new_with_defaults()).timeout(SHORT);
+    let err = timed(SHORT, || fetch(config)).unwrap_err();
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+}
+
+// ---- Size limits ----------------------------------------------------------
+
+/// A 200 JSON token response whose body is exactly `len` bytes.
+fn token_body_of(len: usize) -> String {
+    let json = r#"{"access_token":"T","expires_in":60}"#;
+    format!("{json}{}", " ".repeat(len - json.len()))
+}
+
+#[test]
+fn a_body_of_exactly_64_kib_is_read() {
+    assert_eq!(MAX_BODY, 64 * 1024);
+    let body = token_body_of(64 * 1024);
+    let server = Server::http(move |_| response(200, &[("Content-Type", "application/json")], &body));
+    assert_eq!(fetch(basic(&server.url("/token"))).expect("token").access_token().secret(), "T");
+}
+
+#[test]
+fn a_body_over_64_kib_is_an_invalid_response() {
+    let body = token_body_of(64 * 1024 + 1);
+    let server = Server::http(move |_| response(200, &[("Content-Type", "application/json")], &body));
+    let err = fetch(basic(&server.url("/token"))).unwrap_err();
+    match &err {
+        Error::InvalidResponse { status: 200, reason } => assert!(reason.contains("64 KiB"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_chunked_body_over_64_kib_is_an_invalid_response() {
+    let server = Server::http(|_| {
+        let mut out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+        out.extend_from_slice(b"10\r\n{\"access_token\":\r\n");
+        for _ in 0..20 {
+            out.extend_from_slice(format!("1000\r\n{}\r\n", " ".repeat(4096)).as_bytes());
+        }
+        out.extend_from_slice(b"4\r\n\"T\"}\r\n0\r\n\r\n");
+        out
+    });
+    let err = fetch(basic(&server.url("/token"))).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidResponse { status: 200, reason } if reason.contains("64 KiB")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn response_headers_over_16_kib_are_refused() {
+    let server = Server::http(|_| response(200, &[("X-Padding", &"a".repeat(20_000))], "{}"));
+    let err = fetch(basic(&server.url("/token"))).unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+}
+
+/// An error status keeps its meaning whatever the size of the page that
+/// comes with it: a 401 is rejected credentials (not transient), a 429 or
+/// 503 keeps its Retry-After.
+#[test]
+#[ignore = "bug in src/transport.rs: an oversized body replaces the status classification"]
+fn an_error_status_with_a_large_page_keeps_its_meaning() {
+    let page = format!("<html>{}</html>", " ".repeat(100_000));
+    let server = Server::http(move |_| response(401, &[("Content-Type", "text/html")], &page));
+    let err = fetch(basic(&server.url("/token"))).unwrap_err();
+    assert!(err.is_credentials_rejected(), "{err:?}");
+    assert!(!err.is_transient(), "{err:?}");
+
+    let page = " ".repeat(100_000);
+    let server = Server::http(move |_| response(503, &[("Retry-After", "7")], &page));
+    let err = fetch(basic(&server.url("/token"))).unwrap_err();
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(7)), "{err:?}");
+}
+
+// ---- URL policy -----------------------------------------------------------
+
+#[test]
+fn plain_http_to_a_non_loopback_host_is_refused_at_new() {
+    for url in [
+        "http://auth.example.com/token",
+        "http://10.0.0.1/token",
+        "http://127.0.0.1.nip.io/token",
+        "http://localhost.example.com/token",
+        "http://[::1].example.com/token",
+        "HTTP://AUTH.EXAMPLE.COM/token",
+    ] {
+        for config in [basic(url), Config::client_secret_post(url, "id", "secret")] {
+            match Client::new(config) {
+                Err(Error::Config(msg)) => assert!(msg.contains("https"), "{url}: {msg}"),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
+    let base = "http://id.example.com";
+    match Client::new(Config::nfleet_at(base, "0f8fad5b-d9cb-469f-a165-70867728950e", "k", "s")) {
+        Err(Error::Config(msg)) => assert!(msg.contains("https"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn plain_http_to_localhost_by_name_is_allowed() {
+    let server = Server::http(|_| token_response("T", 60));
+    assert_eq!(fetch(basic(&server.url_localhost("/token"))).expect("token").access_token().secret(), "T");
+}
+
+#[test]
+fn bad_values_are_refused_at_new_and_nothing_is_sent() {
+    let server = Server::http(|_| token_response("T", 60));
+    let url = server.url("/token");
+    let bad = [
+        Config::client_secret_basic(&url, "id", "secret\r\nX-Injected: 1"),
+        Config::client_secret_post(&url, "id\0", "secret"),
+        basic(&url).scope("a b"),
+        basic(&url).param("", "x"),
+        Config::nfleet_at(&server.url(""), "../admin", "k", "s"),
+    ];
+    for config in bad {
+        let err = Client::new(config).unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err:?}");
+    }
+    assert!(server.requests().is_empty());
+}
