@@ -1,225 +1,294 @@
-//! The single-threaded, expiry-aware token cache.
+//! The single-threaded, expiry-aware token cache and its refresh policy.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::client::{Client, Fetch};
 use crate::error::Error;
+use crate::policy::{Policy, Rng};
 use crate::token::Token;
 
-/// The largest refresh margin: however long a token lives, it is replaced
-/// at most this long before it expires.
-pub const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(300);
-
-/// How long before expiry a token of this lifetime is replaced: a quarter of
-/// its lifetime, but at most [`MAX_REFRESH_MARGIN`].
-///
-/// A one-hour token is replaced after 55 minutes, a 30-second token after
-/// 22.5 seconds. A fixed margin would either refetch a short-lived token on
-/// every call or cut a long-lived one too close.
-///
-/// ```
-/// use std::time::Duration;
-/// use cctoken::refresh_margin;
-///
-/// assert_eq!(refresh_margin(Duration::from_secs(3600)), Duration::from_secs(300));
-/// assert_eq!(refresh_margin(Duration::from_secs(30)), Duration::from_millis(7500));
-/// ```
-pub fn refresh_margin(lifetime: Duration) -> Duration {
-    (lifetime / 4).min(MAX_REFRESH_MARGIN)
-}
-
-/// When `token` stops being served from the cache.
-pub fn refresh_at(token: &Token) -> Instant {
-    token.expires_at() - refresh_margin(token.lifetime())
-}
-
-/// Caches one token and fetches a new one when the cached one nears expiry.
+/// Caches one token, refreshes it ahead of expiry, and keeps away from a
+/// failing token server.
 ///
 /// Single-threaded by design: methods take `&mut self`, there are no locks
-/// and no background threads. Time is read only from the monotonic clock;
-/// [`TokenCache::token_at`] takes it as an argument, so the cache runs just as
-/// well under a virtual clock.
+/// and no background threads, and no call ever sleeps. Time is read only from
+/// the monotonic clock; the `*_at` methods take it as an argument, so the
+/// cache runs just as well under a virtual clock.
+///
+/// The rules (the [`Policy`] holds their numbers):
+/// - **Soft refresh.** A token is served until its refresh point, drawn at
+///   random within a window of its lifetime, so that devices whose tokens
+///   were issued together drift apart. After that, the next call fetches.
+/// - **Stale while failing.** If that fetch fails while the token has not
+///   expired, the call still gets the token; [`TokenCache::last_error`]
+///   tells that the refresh failed.
+/// - **Failure gate.** After a failed fetch the token server is not
+///   contacted again until a gate opens: exponential backoff with full
+///   jitter for transient failures, the server's `Retry-After` when it sent
+///   one, a long cooldown when the credentials were rejected. While the gate
+///   is shut, calls answer at once with the valid token or
+///   [`Error::Backoff`].
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use cctoken::{AccessToken, Token, TokenCache};
+/// use cctoken::{AccessToken, Policy, Token, TokenCache};
 ///
 /// let start = Instant::now();
 /// let mut fetches = 0;
-/// let mut cache = TokenCache::new(|| {
+/// let fetch = || {
 ///     fetches += 1;
 ///     Ok(Token::new(AccessToken::new(format!("t{fetches}")), start, Duration::from_secs(3600)))
-/// });
+/// };
+/// let mut cache = TokenCache::with_policy(fetch, Policy::default().seed(1));
 /// assert_eq!(cache.token_at(start)?.access_token().secret(), "t1");
-/// assert_eq!(cache.token_at(start + Duration::from_secs(60))?.access_token().secret(), "t1");
-/// cache.invalidate(); // e.g. the API answered 401
-/// assert_eq!(cache.token_at(start + Duration::from_secs(61))?.access_token().secret(), "t2");
+/// assert_eq!(cache.token_at(start + Duration::from_secs(600))?.access_token().secret(), "t1");
 /// # Ok::<(), cctoken::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct TokenCache<F: Fetch = Client> {
     fetcher: F,
-    token: Option<Token>,
+    policy: Policy,
+    rng: Rng,
+    cached: Option<Cached>,
+    gate: Option<Gate>,
+    failures: u32,
+    /// Whether the next token was fetched at a moment many devices may share
+    /// (start, after a failure, after an invalidation): it gets the wide
+    /// [spread window](Policy::spread_window).
+    spread_next: bool,
+}
+
+#[derive(Debug)]
+struct Cached {
+    token: Token,
+    refresh_at: Instant,
+    /// The API rejected it: never served past its refresh point.
+    rejected: bool,
+}
+
+#[derive(Debug)]
+struct Gate {
+    until: Instant,
+    error: Error,
+}
+
+/// What [`TokenCache::decide`] would do at a given instant, without doing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Decision {
+    /// Serve the cached token: it is before its refresh point.
+    Fresh,
+    /// Ask the token server for a new token.
+    Fetch,
+    /// The failure gate is shut until this instant. Calls get the cached
+    /// token while it is valid, [`Error::Backoff`] otherwise.
+    Wait(Instant),
 }
 
 impl<F: Fetch> TokenCache<F> {
-    /// An empty cache that fetches through `fetcher`.
+    /// An empty cache that fetches through `fetcher`, with the default
+    /// [`Policy`].
     pub fn new(fetcher: F) -> Self {
-        TokenCache { fetcher, token: None }
+        Self::with_policy(fetcher, Policy::default())
     }
 
-    /// The cached token, or a new one if there is none or the cached one has
-    /// reached its [refresh point](refresh_at).
+    /// An empty cache with the given policy.
+    pub fn with_policy(fetcher: F, policy: Policy) -> Self {
+        let rng = Rng::new(policy.seed);
+        TokenCache { fetcher, policy, rng, cached: None, gate: None, failures: 0, spread_next: true }
+    }
+
+    /// A token to use now: the cached one, or a new one (see the rules above).
     pub fn token(&mut self) -> Result<&Token, Error> {
-        self.token_at(Instant::now())
+        self.get(Instant::now(), Instant::now)
     }
 
-    /// [`TokenCache::token`] at a given instant of the monotonic (or a
-    /// virtual) clock.
-    ///
-    /// If a fetch fails, the error is returned and the old token, if any,
-    /// stays cached (and is served again only while it is before its
-    /// refresh point, which it no longer is: the next call fetches again).
+    /// [`TokenCache::token`] at an instant of the monotonic or a virtual
+    /// clock.
     pub fn token_at(&mut self, now: Instant) -> Result<&Token, Error> {
-        let fresh = self.cached_at(now).is_some();
-        let token = match self.token.take() {
-            Some(token) if fresh => token,
-            old => match self.fetcher.fetch() {
-                Ok(token) => token,
-                Err(e) => {
-                    self.token = old;
-                    return Err(e);
+        self.get(now, || now)
+    }
+
+    /// What a call at `now` would do.
+    pub fn decide(&self, now: Instant) -> Decision {
+        if let Some(c) = &self.cached {
+            if now < c.refresh_at {
+                return Decision::Fresh;
+            }
+        }
+        match &self.gate {
+            Some(gate) if now < gate.until => Decision::Wait(gate.until),
+            _ => Decision::Fetch,
+        }
+    }
+
+    /// `clock` is read after a fetch, which may take up to its deadline, so
+    /// that the gate opens a full delay after the failure was known.
+    fn get(&mut self, now: Instant, clock: impl Fn() -> Instant) -> Result<&Token, Error> {
+        match self.decide(now) {
+            Decision::Fresh => {}
+            Decision::Wait(until) => {
+                if let (None, Some(gate)) = (self.usable_stale(now), &self.gate) {
+                    return Err(Error::Backoff { retry_at: until, last: Box::new(gate.error.clone()) });
+                }
+            }
+            Decision::Fetch => match self.fetcher.fetch() {
+                Ok(token) => self.store(token),
+                Err(error) => {
+                    self.fail(error.clone(), clock());
+                    if self.usable_stale(now).is_none() {
+                        return Err(error);
+                    }
                 }
             },
-        };
-        Ok(self.token.insert(token))
+        }
+        // Every path above has returned or left a token cached.
+        self.cached.as_ref().map(|c| &c.token).ok_or_else(|| Error::config("no token cached"))
+    }
+
+    fn usable_stale(&self, now: Instant) -> Option<&Token> {
+        let c = self.cached.as_ref()?;
+        (!c.rejected && !c.token.is_expired_at(now)).then_some(&c.token)
+    }
+
+    fn store(&mut self, token: Token) {
+        let spread = self.spread_next;
+        let refresh_at =
+            self.policy.refresh_point(&mut self.rng, token.issued_at(), token.lifetime(), spread);
+        self.cached = Some(Cached { token, refresh_at, rejected: false });
+        self.gate = None;
+        self.failures = 0;
+        self.spread_next = false;
+    }
+
+    fn fail(&mut self, error: Error, at: Instant) {
+        self.failures = self.failures.saturating_add(1);
+        let delay = self.policy.delay(&mut self.rng, &error, self.failures);
+        self.gate = Some(Gate { until: at.checked_add(delay).unwrap_or(at), error });
+        self.spread_next = true;
+    }
+
+    /// Marks the cached token as rejected by the API (call it on a 401), so
+    /// that a new one is fetched — at once, unless the token is younger than
+    /// [`Policy::min_token_age`], in which case it is replaced when it
+    /// reaches that age. The rate limit keeps an API that rejects every token
+    /// from making the cache loop on the token endpoint. A rejected token is
+    /// never served stale.
+    pub fn invalidate(&mut self) {
+        if let Some(c) = &mut self.cached {
+            let earliest = c.token.issued_at().checked_add(self.policy.min_token_age).unwrap_or(c.refresh_at);
+            c.refresh_at = c.refresh_at.min(earliest);
+            c.rejected = true;
+            self.spread_next = true;
+        }
+    }
+
+    /// Runs an API `request` with the `Authorization` header value
+    /// (`Bearer …`); if it answers 401, invalidates the token and runs it
+    /// once more with a new one. The retry is skipped (the 401 answer is
+    /// returned) when [`TokenCache::invalidate`]'s rate limit or the failure
+    /// gate would not allow a new token now.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = cctoken::Config::client_secret_basic("https://auth.example.com/token", "id", "secret");
+    /// let mut cache = cctoken::TokenCache::new(cctoken::Client::new(config)?);
+    /// let agent = cctoken::ureq::Agent::new_with_defaults();
+    /// let response = cache.call(|bearer| {
+    ///     agent.get("https://api.example.com/v1/vehicles").header("Authorization", bearer).call()
+    /// })??;
+    /// # let _ = response; Ok(()) }
+    /// ```
+    pub fn call<R: Unauthorized>(&mut self, request: impl FnMut(&str) -> R) -> Result<R, Error> {
+        self.call_with(Instant::now, request)
+    }
+
+    /// [`TokenCache::call`] at an instant of a virtual clock.
+    pub fn call_at<R: Unauthorized>(
+        &mut self,
+        now: Instant,
+        request: impl FnMut(&str) -> R,
+    ) -> Result<R, Error> {
+        self.call_with(|| now, request)
+    }
+
+    fn call_with<R: Unauthorized>(
+        &mut self,
+        clock: impl Fn() -> Instant,
+        mut request: impl FnMut(&str) -> R,
+    ) -> Result<R, Error> {
+        let first = request(&self.get(clock(), &clock)?.authorization());
+        if !first.is_unauthorized() {
+            return Ok(first);
+        }
+        self.invalidate();
+        if self.decide(clock()) != Decision::Fetch {
+            return Ok(first);
+        }
+        let token = self.get(clock(), &clock)?;
+        Ok(request(&token.authorization()))
     }
 
     /// The cached token if it is before its refresh point at `now`, without
     /// fetching.
     pub fn cached_at(&self, now: Instant) -> Option<&Token> {
-        self.token.as_ref().filter(|t| now < refresh_at(t))
+        self.cached.as_ref().filter(|c| now < c.refresh_at).map(|c| &c.token)
     }
 
-    /// Drops the cached token, so that the next call fetches a new one. Call
-    /// it when the API answers 401: the token was revoked or has expired early.
-    pub fn invalidate(&mut self) {
-        self.token = None;
+    /// When the cached token will be refreshed, if there is one.
+    pub fn refresh_at(&self) -> Option<Instant> {
+        self.cached.as_ref().map(|c| c.refresh_at)
+    }
+
+    /// The error of the last fetch, if it failed: set while the failure
+    /// gate is shut or until the next fetch succeeds. A daemon can log it
+    /// while it carries on with a still valid token.
+    pub fn last_error(&self) -> Option<&Error> {
+        self.gate.as_ref().map(|g| &g.error)
+    }
+
+    /// How many fetches in a row have failed.
+    pub fn consecutive_failures(&self) -> u32 {
+        self.failures
     }
 
     /// The fetcher.
     pub fn fetcher(&self) -> &F {
         &self.fetcher
     }
+
+    /// The fetcher, mutably (a simulation may need to reach into it).
+    pub fn fetcher_mut(&mut self) -> &mut F {
+        &mut self.fetcher
+    }
+}
+
+/// How [`TokenCache::call`] recognises that the API rejected the token.
+pub trait Unauthorized {
+    /// Whether this is the API's HTTP 401.
+    fn is_unauthorized(&self) -> bool;
+}
+
+impl Unauthorized for u16 {
+    fn is_unauthorized(&self) -> bool {
+        *self == 401
+    }
+}
+
+impl<B> Unauthorized for ureq::http::Response<B> {
+    fn is_unauthorized(&self) -> bool {
+        self.status() == 401
+    }
+}
+
+impl<B> Unauthorized for Result<ureq::http::Response<B>, ureq::Error> {
+    fn is_unauthorized(&self) -> bool {
+        match self {
+            Ok(response) => response.is_unauthorized(),
+            Err(e) => matches!(e, ureq::Error::StatusCode(401)),
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::AccessToken;
-    use std::cell::Cell;
-
-    const HOUR: Duration = Duration::from_secs(3600);
-
-    /// A cache whose fetcher issues tokens stamped with a virtual clock and
-    /// counts its calls; `fail` makes the next fetches fail.
-    struct Fake {
-        now: Cell<Instant>,
-        fetches: Cell<u32>,
-        fail: Cell<bool>,
-        lifetime: Duration,
-    }
-
-    impl Fake {
-        fn new(lifetime: Duration) -> Self {
-            Fake { now: Cell::new(Instant::now()), fetches: Cell::new(0), fail: Cell::new(false), lifetime }
-        }
-        fn fetch(&self) -> Result<Token, Error> {
-            if self.fail.get() {
-                return Err(Error::Timeout);
-            }
-            self.fetches.set(self.fetches.get() + 1);
-            let name = format!("t{}", self.fetches.get());
-            Ok(Token::new(AccessToken::new(name), self.now.get(), self.lifetime))
-        }
-        fn advance(&self, by: Duration) -> Instant {
-            self.now.set(self.now.get() + by);
-            self.now.get()
-        }
-    }
-
-    fn secret(cache: &mut TokenCache<impl Fetch>, now: Instant) -> String {
-        cache.token_at(now).unwrap().access_token().secret().to_owned()
-    }
-
-    #[test]
-    fn margin_rule_table() {
-        let cases =
-            [(3600, 300_000), (86_400, 300_000), (1200, 300_000), (600, 150_000), (30, 7_500), (0, 0)];
-        for (lifetime, margin_ms) in cases {
-            let margin = refresh_margin(Duration::from_secs(lifetime));
-            assert_eq!(margin, Duration::from_millis(margin_ms), "lifetime {lifetime}");
-        }
-    }
-
-    #[test]
-    fn serves_until_the_refresh_point_then_fetches_once() {
-        let fake = Fake::new(HOUR);
-        let start = fake.now.get();
-        let mut cache = TokenCache::new(|| fake.fetch());
-        assert_eq!(secret(&mut cache, start), "t1");
-        for minute in 1..55 {
-            let now = start + Duration::from_secs(60 * minute);
-            assert_eq!(secret(&mut cache, now), "t1", "minute {minute}");
-        }
-        let now = fake.advance(Duration::from_secs(55 * 60));
-        assert_eq!(secret(&mut cache, now), "t2");
-        assert_eq!(secret(&mut cache, now + Duration::from_secs(60)), "t2");
-        assert_eq!(fake.fetches.get(), 2);
-    }
-
-    #[test]
-    fn short_lived_tokens_are_not_refetched_on_every_call() {
-        let fake = Fake::new(Duration::from_secs(30));
-        let start = fake.now.get();
-        let mut cache = TokenCache::new(|| fake.fetch());
-        for second in 0..22 {
-            assert_eq!(secret(&mut cache, start + Duration::from_secs(second)), "t1");
-        }
-        let now = fake.advance(Duration::from_millis(22_500));
-        assert_eq!(secret(&mut cache, now), "t2");
-    }
-
-    #[test]
-    fn zero_lifetime_tokens_are_used_once() {
-        let fake = Fake::new(Duration::ZERO);
-        let now = fake.now.get();
-        let mut cache = TokenCache::new(|| fake.fetch());
-        assert_eq!(secret(&mut cache, now), "t1");
-        assert_eq!(secret(&mut cache, now), "t2");
-    }
-
-    #[test]
-    fn invalidate_forces_a_fetch() {
-        let fake = Fake::new(HOUR);
-        let now = fake.now.get();
-        let mut cache = TokenCache::new(|| fake.fetch());
-        assert_eq!(secret(&mut cache, now), "t1");
-        cache.invalidate();
-        assert!(cache.cached_at(now).is_none());
-        assert_eq!(secret(&mut cache, now), "t2");
-    }
-
-    #[test]
-    fn a_failed_fetch_returns_the_error_and_retries_next_call() {
-        let fake = Fake::new(HOUR);
-        let start = fake.now.get();
-        let mut cache = TokenCache::new(|| fake.fetch());
-        assert_eq!(secret(&mut cache, start), "t1");
-        fake.fail.set(true);
-        let now = fake.advance(Duration::from_secs(56 * 60));
-        assert!(matches!(cache.token_at(now), Err(Error::Timeout)));
-        fake.fail.set(false);
-        assert_eq!(secret(&mut cache, now), "t2");
-    }
-}
+mod tests;

@@ -48,6 +48,7 @@ impl Client {
             status: received.status,
             content_type: received.content_type.as_deref(),
             retry_after: received.retry_after.as_deref(),
+            date: received.date.as_deref(),
             body: &received.body,
         };
         self.config.parse_response(&response, sent_at)

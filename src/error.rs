@@ -1,7 +1,8 @@
 //! The crate's single error type.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Longest server-supplied text (an OAuth `error_description`, say) that an
 /// error keeps, in characters. Longer text is cut and marked with `…`.
@@ -13,7 +14,7 @@ pub(crate) const MAX_SERVER_TEXT: usize = 200;
 /// the response body. Text that came from the server (an OAuth error code or
 /// description) is stripped of control characters and cut to a short length
 /// before it is stored, so `Display` always prints a single line.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Error {
     /// The token endpoint rejected the client's credentials: HTTP 401 or 403,
@@ -34,7 +35,7 @@ pub enum Error {
         status: u16,
         /// The parsed error body.
         oauth: OAuthError,
-        /// The server's `Retry-After`, when it sent one in delta-seconds form.
+        /// The server's `Retry-After`, when it sent one.
         retry_after: Option<Duration>,
     },
     /// The token endpoint answered with a status that is neither success nor
@@ -42,23 +43,32 @@ pub enum Error {
     HttpStatus {
         /// The HTTP status of the response.
         status: u16,
-        /// The server's `Retry-After`, when it sent one in delta-seconds form.
+        /// The server's `Retry-After`, when it sent one.
         retry_after: Option<Duration>,
     },
     /// The fetch did not finish within its deadline.
     Timeout,
     /// The TLS handshake failed: untrusted or expired certificate, wrong
     /// host name, protocol mismatch.
-    Tls(ureq::Error),
+    Tls(Arc<ureq::Error>),
     /// The connection could not be made or broke (DNS, refused, reset,
     /// malformed HTTP framing).
-    Transport(ureq::Error),
+    Transport(Arc<ureq::Error>),
     /// The server answered, but not with something we can use as a token.
     InvalidResponse {
         /// The HTTP status of the response.
         status: u16,
         /// What was wrong, in a few words. Never contains the body.
         reason: &'static str,
+    },
+    /// A [`TokenCache`](crate::TokenCache) is not contacting the token
+    /// endpoint until `retry_at`, after the failure `last`, and has no valid
+    /// token to serve meanwhile.
+    Backoff {
+        /// When the cache will try the token endpoint again.
+        retry_at: Instant,
+        /// The failure that closed the gate.
+        last: Box<Error>,
     },
     /// The configuration cannot work: a refused URL, a control character in
     /// a credential, an unreadable CA certificate, …
@@ -88,18 +98,24 @@ impl Error {
             Error::OAuth { oauth, .. } => {
                 matches!(oauth.code(), "server_error" | "temporarily_unavailable")
             }
+            Error::Backoff { last, .. } => last.is_transient(),
             Error::CredentialsRejected { .. } | Error::Config(_) => false,
         }
     }
 
     /// Whether the token endpoint rejected the client's credentials
     /// (see [`Error::CredentialsRejected`]).
+    /// Also true for a [`Error::Backoff`] that follows such a rejection.
     pub fn is_credentials_rejected(&self) -> bool {
-        matches!(self, Error::CredentialsRejected { .. })
+        match self {
+            Error::CredentialsRejected { .. } => true,
+            Error::Backoff { last, .. } => last.is_credentials_rejected(),
+            _ => false,
+        }
     }
 
-    /// How long the server asked us to wait before retrying (`Retry-After`
-    /// in delta-seconds), if it did.
+    /// How long the server asked us to wait before retrying (its
+    /// `Retry-After`), if it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::HttpStatus { retry_after, .. } | Error::OAuth { retry_after, .. } => *retry_after,
@@ -138,6 +154,7 @@ impl fmt::Display for Error {
             Error::InvalidResponse { status, reason } => {
                 write!(f, "invalid token response (HTTP {status}): {reason}")
             }
+            Error::Backoff { last, .. } => write!(f, "backing off from the token endpoint after: {last}"),
             Error::Config(msg) => write!(f, "invalid configuration: {msg}"),
         }
     }
@@ -146,7 +163,8 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Tls(e) | Error::Transport(e) => Some(e),
+            Error::Tls(e) | Error::Transport(e) => Some(&**e),
+            Error::Backoff { last, .. } => Some(&**last),
             _ => None,
         }
     }

@@ -49,24 +49,18 @@
 //! # Using the token, and a 401 from the API
 //!
 //! Send [`Token::authorization`] as the `Authorization` header. If the API
-//! answers 401, the token was revoked or expired early: call
-//! [`TokenCache::invalidate`] and try once more with a new token.
+//! answers 401, the token was revoked or expired early: [`TokenCache::call`]
+//! invalidates it and tries once more with a new token.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = cctoken::Config::client_secret_basic("https://auth.example.com/token", "id", "secret");
 //! let mut cache = cctoken::TokenCache::new(cctoken::Client::new(config)?);
 //! let agent = cctoken::ureq::Agent::new_with_defaults();
-//! let call = |bearer: String| {
+//! // The outer `?` is the token's error, the inner one the API call's.
+//! let response = cache.call(|bearer| {
 //!     agent.get("https://api.example.com/v1/vehicles").header("Authorization", bearer).call()
-//! };
-//! let response = match call(cache.token()?.authorization()) {
-//!     Err(cctoken::ureq::Error::StatusCode(401)) => {
-//!         cache.invalidate();
-//!         call(cache.token()?.authorization())?
-//!     }
-//!     other => other?,
-//! };
+//! })??;
 //! # let _ = response; Ok(()) }
 //! ```
 //!
@@ -93,9 +87,10 @@
 //! A token's expiry is an [`Instant`](std::time::Instant) on the monotonic
 //! clock, counted from when its request was sent. The wall clock, which on a
 //! device without a real-time clock may be years off until NTP answers, never
-//! decides whether a token is fresh. The cache replaces a token a quarter of
-//! its lifetime before expiry, but at most five minutes before
-//! ([`refresh_margin`]).
+//! decides whether a token is fresh. The cache replaces a token at a random
+//! point between 75 % and 90 % of its lifetime, keeps serving it while a
+//! refresh fails, and backs off from a failing token server ([`TokenCache`],
+//! [`Policy`]).
 //!
 //! # Without ureq
 //!
@@ -117,6 +112,7 @@ mod cache;
 mod client;
 mod config;
 mod error;
+mod policy;
 mod request;
 mod response;
 mod roots;
@@ -124,10 +120,11 @@ mod token;
 mod transport;
 
 pub use auth::{AuthStyle, ClientSecret};
-pub use cache::{MAX_REFRESH_MARGIN, TokenCache, refresh_at, refresh_margin};
+pub use cache::{Decision, TokenCache, Unauthorized};
 pub use client::{Client, Fetch};
 pub use config::{Config, NFLEET_IDENTITY_URL};
 pub use error::{Error, OAuthError};
+pub use policy::Policy;
 pub use request::TokenRequest;
 pub use response::HttpResponse;
 pub use token::{AccessToken, Token};

@@ -1,6 +1,6 @@
 //! Parsing the token endpoint's answer: pure, no I/O.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use miniserde::de::{Deserialize, Visitor};
 use miniserde::{Deserialize as DeriveDeserialize, make_place};
@@ -21,6 +21,8 @@ pub struct HttpResponse<'a> {
     pub content_type: Option<&'a str>,
     /// The `Retry-After` header, if any.
     pub retry_after: Option<&'a str>,
+    /// The `Date` header, if any: a `Retry-After` date is measured against it.
+    pub date: Option<&'a str>,
     /// The body (cctoken's own transport reads at most 64 KiB of it).
     pub body: &'a [u8],
 }
@@ -100,13 +102,13 @@ impl Config {
     /// a negative lifetime, or an `error` field inside a 2xx are all errors.
     ///
     /// ```
-    /// use std::time::{Duration, Instant};
+    /// use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
     /// use cctoken::{Config, HttpResponse};
     ///
     /// let config = Config::nfleet("guid", "key", "secret");
     /// let now = Instant::now();
     /// let body = br#"{"access_token":"ey.y76A","token_type":"Bearer","expires_in":"3600"}"#;
-    /// let response = HttpResponse { status: 200, content_type: None, retry_after: None, body };
+    /// let response = HttpResponse { status: 200, content_type: None, retry_after: None, date: None, body };
     /// let token = config.parse_response(&response, now)?;
     /// assert_eq!(token.access_token().secret(), "ey.y76A");
     /// assert_eq!(token.lifetime(), Duration::from_secs(3600));
@@ -172,7 +174,7 @@ fn status_error(response: &HttpResponse<'_>, fields: Option<&Fields>) -> Error {
         let (description, uri) = (text(&f.error_description), text(&f.error_uri));
         Some(OAuthError::new(code, description.as_deref(), uri.as_deref()))
     });
-    let retry_after = response.retry_after.and_then(|v| v.trim().parse().ok()).map(Duration::from_secs);
+    let retry_after = response.retry_after.and_then(|v| retry_after(v, response.date, SystemTime::now()));
     match oauth {
         Some(oauth) if matches!(status, 401 | 403) || is_credentials_code(oauth.code()) => {
             Error::CredentialsRejected { status, oauth: Some(oauth) }
@@ -188,6 +190,60 @@ fn status_error(response: &HttpResponse<'_>, fields: Option<&Fields>) -> Error {
 
 fn is_credentials_code(code: &str) -> bool {
     matches!(code, "invalid_client" | "unauthorized_client")
+}
+
+/// `Retry-After` as delta-seconds or an HTTP-date (IMF-fixdate). A date is
+/// measured against the response's own `Date` header when there is one: the
+/// server's clock against the server's clock, because a device's wall clock
+/// may be years off. Without `Date`, the local wall clock `now` is used.
+fn retry_after(value: &str, date: Option<&str>, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let until = http_date(value)?;
+    let now = match date.and_then(http_date) {
+        Some(server_now) => server_now,
+        None => now.duration_since(UNIX_EPOCH).ok()?.as_secs(),
+    };
+    Some(Duration::from_secs(until.saturating_sub(now)))
+}
+
+/// Seconds since the Unix epoch of an IMF-fixdate such as
+/// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7).
+fn http_date(text: &str) -> Option<u64> {
+    let mut parts = text.split_whitespace();
+    let (_weekday, day, month, year, time, zone) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || zone != "GMT" {
+        return None;
+    }
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let month = MONTHS.iter().position(|m| *m == month)? as u64 + 1;
+    let (day, year): (u64, u64) = (day.parse().ok()?, year.parse().ok()?);
+    let mut hms = time.split(':').map(|n| n.parse::<u64>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    if hms.next().is_some()
+        || !(1..=31).contains(&day)
+        || !(1970..=9999).contains(&year)
+        || h > 23
+        || m > 59
+        || s > 60
+    {
+        return None;
+    }
+    Some(days_since_epoch(year, month, day) * 86_400 + h * 3600 + m * 60 + s)
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar
+/// (Howard Hinnant's `days_from_civil`, for years from 1970).
+fn days_since_epoch(year: u64, month: u64, day: u64) -> u64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let (era, year_of_era) = (year / 400, year % 400);
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    (era * 146_097 + day_of_era) - 719_468
 }
 
 /// `expires_in` as seconds: a non-negative number (fraction cut) or a string
@@ -214,7 +270,8 @@ mod tests {
     }
 
     fn parse(status: u16, body: &str) -> Result<Token, Error> {
-        let response = HttpResponse { status, content_type: None, retry_after: None, body: body.as_bytes() };
+        let response =
+            HttpResponse { status, content_type: None, retry_after: None, date: None, body: body.as_bytes() };
         config().parse_response(&response, Instant::now())
     }
 
@@ -287,7 +344,13 @@ mod tests {
                 other => panic!("{body}: {other:?}"),
             }
         }
-        let response = HttpResponse { status: 200, content_type: None, retry_after: None, body: b"\xff\xfe" };
+        let response = HttpResponse {
+            status: 200,
+            content_type: None,
+            retry_after: None,
+            date: None,
+            body: b"\xff\xfe",
+        };
         assert!(matches!(
             config().parse_response(&response, Instant::now()),
             Err(Error::InvalidResponse { reason: "body is not UTF-8", .. })
@@ -333,9 +396,48 @@ mod tests {
 
     #[test]
     fn retry_after_seconds() {
-        let response = HttpResponse { status: 429, content_type: None, retry_after: Some(" 120"), body: b"" };
+        let response = HttpResponse {
+            status: 429,
+            content_type: None,
+            retry_after: Some(" 120"),
+            date: None,
+            body: b"",
+        };
         let err = config().parse_response(&response, Instant::now()).unwrap_err();
         assert!(matches!(err, Error::HttpStatus { status: 429, retry_after: Some(d) } if d.as_secs() == 120));
+    }
+
+    #[test]
+    fn retry_after_dates_use_the_servers_clock() {
+        let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        assert_eq!(http_date(date), Some(784_111_777));
+        assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(http_date("Tue, 29 Feb 2028 23:59:59 GMT"), Some(1_835_481_599));
+        for bad in [
+            "",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49 GMT",
+            "Sun, 06 Nov 1994 24:00:00 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+        ] {
+            assert_eq!(http_date(bad), None, "{bad}");
+        }
+        // The device's clock is 30 years behind; the server's Date decides.
+        let device_now = UNIX_EPOCH;
+        let wait = retry_after("Sun, 06 Nov 1994 08:51:37 GMT", Some(date), device_now);
+        assert_eq!(wait, Some(Duration::from_secs(120)));
+        // A date in the past means now.
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:00:00 GMT", Some(date), device_now),
+            Some(Duration::ZERO)
+        );
+        // Without Date, the local clock is all there is.
+        let local = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(retry_after("Sun, 06 Nov 1994 08:50:37 GMT", None, local), Some(Duration::from_secs(60)));
+        assert_eq!(retry_after("soon", Some(date), device_now), None);
+        assert_eq!(retry_after("-5", Some(date), device_now), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The only module that does I/O: sending a [`TokenRequest`] with ureq.
 
 use std::io;
+use std::sync::Arc;
 
 use ureq::Agent;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
@@ -19,6 +20,7 @@ pub(crate) struct Received {
     pub(crate) status: u16,
     pub(crate) content_type: Option<String>,
     pub(crate) retry_after: Option<String>,
+    pub(crate) date: Option<String>,
     pub(crate) body: Vec<u8>,
 }
 
@@ -87,25 +89,26 @@ pub(crate) fn send(agent: &Agent, config: &Config, request: &TokenRequest) -> Re
     let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let content_type = header("content-type");
     let retry_after = header("retry-after");
+    let date = header("date");
     let body = response.into_body().with_config().limit(MAX_BODY).read_to_vec().map_err(|e| match e {
         ureq::Error::BodyExceedsLimit(_) => {
             Error::InvalidResponse { status, reason: "body larger than 64 KiB" }
         }
         e => from_ureq(e),
     })?;
-    Ok(Received { status, content_type, retry_after, body })
+    Ok(Received { status, content_type, retry_after, date, body })
 }
 
 fn from_ureq(e: ureq::Error) -> Error {
     match e {
         ureq::Error::Timeout(_) => Error::Timeout,
         ureq::Error::Io(ref io) if io.kind() == io::ErrorKind::TimedOut => Error::Timeout,
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => Error::Tls(e),
-        ureq::Error::Io(ref io) if is_tls(io) => Error::Tls(e),
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => Error::Tls(Arc::new(e)),
+        ureq::Error::Io(ref io) if is_tls(io) => Error::Tls(Arc::new(e)),
         ureq::Error::BadUri(_) | ureq::Error::RequireHttpsOnly(_) => {
             Error::config("the token URL is not a valid absolute URL")
         }
-        e => Error::Transport(e),
+        e => Error::Transport(Arc::new(e)),
     }
 }
 

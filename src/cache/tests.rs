@@ -1,0 +1,285 @@
+//! Every rule of the cache, under a virtual clock.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::AccessToken;
+
+const SEC: Duration = Duration::from_secs(1);
+const MIN: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// A token server on a virtual clock: answers with tokens of `lifetime`, or
+/// with the errors queued in `fail`, and counts requests.
+#[derive(Clone)]
+struct Server(Rc<ServerState>);
+
+struct ServerState {
+    start: Instant,
+    now: Cell<Instant>,
+    requests: Cell<u32>,
+    lifetime: Cell<Duration>,
+    down: RefCell<Option<Error>>,
+}
+
+impl Server {
+    fn new() -> Server {
+        let start = Instant::now();
+        Server(Rc::new(ServerState {
+            start,
+            now: Cell::new(start),
+            requests: Cell::new(0),
+            lifetime: Cell::new(HOUR),
+            down: RefCell::new(None),
+        }))
+    }
+    fn now(&self) -> Instant {
+        self.0.now.get()
+    }
+    fn at(&self, t: Duration) -> Instant {
+        let now = self.start() + t;
+        self.0.now.set(now);
+        now
+    }
+    fn start(&self) -> Instant {
+        self.0.start
+    }
+    fn requests(&self) -> u32 {
+        self.0.requests.get()
+    }
+    fn fail_with(&self, error: Option<Error>) {
+        *self.0.down.borrow_mut() = error;
+    }
+    fn cache(&self) -> TokenCache<impl Fetch> {
+        let server = self.clone();
+        TokenCache::with_policy(move || server.fetch(), Policy::default().seed(42))
+    }
+    fn fetch(&self) -> Result<Token, Error> {
+        self.0.requests.set(self.0.requests.get() + 1);
+        if let Some(error) = self.0.down.borrow().clone() {
+            return Err(error);
+        }
+        let name = format!("t{}", self.0.requests.get());
+        Ok(Token::new(AccessToken::new(name), self.now(), self.0.lifetime.get()))
+    }
+}
+
+fn secret(cache: &mut TokenCache<impl Fetch>, now: Instant) -> String {
+    match cache.token_at(now) {
+        Ok(token) => token.access_token().secret().to_owned(),
+        Err(e) => panic!("no token: {e}"),
+    }
+}
+
+/// Advances minute by minute from `from` until the cache fetches, returning
+/// the offset at which it did.
+fn next_fetch(
+    server: &Server,
+    cache: &mut TokenCache<impl Fetch>,
+    from: Duration,
+    step: Duration,
+) -> Duration {
+    let before = server.requests();
+    let mut t = from;
+    while server.requests() == before {
+        t += step;
+        assert!(t < from + 48 * HOUR, "no fetch within two days");
+        let now = server.at(t);
+        let _ = cache.token_at(now);
+    }
+    t
+}
+
+#[test]
+fn first_refresh_is_spread_then_routine() {
+    let server = Server::new();
+    let mut cache = server.cache();
+    assert_eq!(secret(&mut cache, server.at(Duration::ZERO)), "t1");
+    let first = next_fetch(&server, &mut cache, Duration::ZERO, SEC);
+    assert!(first >= HOUR.mul_f64(0.2) && first <= HOUR.mul_f64(0.9) + SEC, "{first:?}");
+    let second = next_fetch(&server, &mut cache, first, SEC) - first;
+    assert!(second >= HOUR.mul_f64(0.75) && second <= HOUR.mul_f64(0.9) + SEC, "{second:?}");
+    assert_eq!(server.requests(), 3);
+}
+
+#[test]
+fn tokens_issued_together_get_different_refresh_points() {
+    let server = Server::new();
+    let now = server.at(Duration::ZERO);
+    let points: Vec<Instant> = (0..20u64)
+        .map(|seed| {
+            let s = server.clone();
+            let mut cache = TokenCache::with_policy(move || s.fetch(), Policy::default().seed(seed));
+            cache.token_at(now).map(|_| ()).unwrap_or_else(|e| panic!("{e}"));
+            cache.refresh_at().unwrap_or(now)
+        })
+        .collect();
+    let spread = *points.iter().max().unwrap_or(&now) - *points.iter().min().unwrap_or(&now);
+    assert!(spread > 10 * MIN, "refresh points within {spread:?}");
+}
+
+#[test]
+fn short_tokens_are_not_refetched_on_every_call() {
+    let server = Server::new();
+    server.0.lifetime.set(30 * SEC);
+    let mut cache = server.cache();
+    secret(&mut cache, server.at(Duration::ZERO));
+    let first = next_fetch(&server, &mut cache, Duration::ZERO, Duration::from_millis(100));
+    assert!(first >= 6 * SEC && first <= 27 * SEC + SEC, "{first:?}");
+    let second = next_fetch(&server, &mut cache, first, Duration::from_millis(100)) - first;
+    assert!(second >= Duration::from_millis(22_500), "{second:?}");
+}
+
+#[test]
+fn zero_lifetime_tokens_are_used_once() {
+    let server = Server::new();
+    server.0.lifetime.set(Duration::ZERO);
+    let mut cache = server.cache();
+    let now = server.at(Duration::ZERO);
+    assert_eq!(secret(&mut cache, now), "t1");
+    assert_eq!(secret(&mut cache, now), "t2");
+}
+
+#[test]
+fn stale_while_failing_then_gate_then_recovery() {
+    let server = Server::new();
+    let mut cache = server.cache();
+    secret(&mut cache, server.at(Duration::ZERO));
+    let refresh = cache.refresh_at().map(|at| at - server.start()).unwrap_or_default();
+    server.fail_with(Some(Error::Timeout));
+
+    // The refresh fails, but the valid token is still served and the failure is visible.
+    assert_eq!(secret(&mut cache, server.at(refresh)), "t1");
+    assert_eq!(server.requests(), 2);
+    assert!(matches!(cache.last_error(), Some(Error::Timeout)));
+    let Decision::Wait(until) = cache.decide(server.now()) else { panic!("gate not shut") };
+    assert!(until - server.now() < 10 * SEC, "first backoff is at most the base");
+
+    // While the gate is shut, calls do not reach the server.
+    for ms in (0..(until - server.now()).as_millis() as u64).step_by(100) {
+        assert_eq!(secret(&mut cache, server.at(refresh + Duration::from_millis(ms))), "t1");
+    }
+    assert_eq!(server.requests(), 2);
+
+    // The gate opens, the server is back: a new token, the error is gone.
+    server.fail_with(None);
+    assert_eq!(secret(&mut cache, until), "t3");
+    assert!(cache.last_error().is_none());
+    assert_eq!(cache.consecutive_failures(), 0);
+}
+
+#[test]
+fn after_hard_expiry_a_shut_gate_answers_at_once_with_backoff() {
+    let server = Server::new();
+    server.0.lifetime.set(MIN);
+    let mut cache = server.cache();
+    secret(&mut cache, server.at(Duration::ZERO));
+    server.fail_with(Some(Error::HttpStatus { status: 503, retry_after: Some(300 * SEC) }));
+    let expired = server.at(2 * MIN);
+    assert!(matches!(cache.token_at(expired), Err(Error::HttpStatus { status: 503, .. })));
+    let requests = server.requests();
+    match cache.token_at(server.at(3 * MIN)) {
+        Err(Error::Backoff { retry_at, last }) => {
+            assert!(retry_at >= expired + 300 * SEC && retry_at < expired + 375 * SEC);
+            assert!(matches!(*last, Error::HttpStatus { status: 503, .. }));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.requests(), requests, "no request while Retry-After is in force");
+}
+
+#[test]
+fn backoff_grows_and_is_capped() {
+    let server = Server::new();
+    let mut cache = server.cache();
+    server.fail_with(Some(Error::Timeout));
+    let mut t = Duration::ZERO;
+    let mut longest = Duration::ZERO;
+    for n in 1..=30u32 {
+        let now = server.at(t);
+        assert!(cache.token_at(now).is_err());
+        assert_eq!(cache.consecutive_failures(), n);
+        let Decision::Wait(until) = cache.decide(now) else { panic!("gate not shut after failure {n}") };
+        let gap = until - now;
+        assert!(gap < (10 * SEC * 2u32.pow(n.min(10) - 1)).min(10 * MIN), "failure {n}: {gap:?}");
+        longest = longest.max(gap);
+        t = until - server.start();
+    }
+    assert_eq!(server.requests(), 30);
+    assert!(longest > 5 * MIN, "backoff grew to {longest:?}");
+}
+
+#[test]
+fn rejected_credentials_cool_down_for_minutes() {
+    let server = Server::new();
+    let mut cache = server.cache();
+    server.fail_with(Some(Error::CredentialsRejected { status: 401, oauth: None }));
+    let now = server.at(Duration::ZERO);
+    assert!(cache.token_at(now).unwrap_err().is_credentials_rejected());
+    let err = cache.token_at(server.at(11 * MIN)).unwrap_err();
+    assert!(err.is_credentials_rejected() && matches!(err, Error::Backoff { .. }), "{err}");
+    assert_eq!(server.requests(), 1);
+    server.fail_with(None);
+    assert_eq!(secret(&mut cache, server.at(15 * MIN)), "t2");
+}
+
+#[test]
+fn invalidate_is_rate_limited_by_token_age() {
+    let server = Server::new();
+    let mut cache = server.cache();
+    assert_eq!(secret(&mut cache, server.at(Duration::ZERO)), "t1");
+    cache.invalidate();
+    // Younger than 30 s: served until it is 30 s old.
+    assert_eq!(secret(&mut cache, server.at(10 * SEC)), "t1");
+    assert_eq!(secret(&mut cache, server.at(30 * SEC)), "t2");
+    // Older: replaced at once.
+    cache.invalidate();
+    assert_eq!(secret(&mut cache, server.at(2 * MIN)), "t3");
+}
+
+#[test]
+fn an_invalidated_token_is_not_served_stale() {
+    let server = Server::new();
+    let mut cache = server.cache();
+    secret(&mut cache, server.at(Duration::ZERO));
+    cache.invalidate();
+    server.fail_with(Some(Error::Timeout));
+    assert!(matches!(cache.token_at(server.at(MIN)), Err(Error::Timeout)));
+}
+
+#[test]
+fn call_retries_a_401_once_with_a_new_token() {
+    let server = Server::new();
+    let mut cache = server.cache();
+    secret(&mut cache, server.at(Duration::ZERO));
+    let mut seen = Vec::new();
+    let status = cache
+        .call_at(server.at(5 * MIN), |bearer| {
+            seen.push(bearer.to_owned());
+            if bearer == "Bearer t1" { 401u16 } else { 200 }
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status, 200);
+    assert_eq!(seen, ["Bearer t1", "Bearer t2"]);
+}
+
+#[test]
+fn an_api_that_rejects_everything_cannot_loop_the_token_endpoint() {
+    let server = Server::new();
+    let mut cache = server.cache();
+    secret(&mut cache, server.at(Duration::ZERO));
+    let mut calls = 0;
+    for second in 0..600u32 {
+        let now = server.at(5 * MIN + second * SEC);
+        let status = cache.call_at(now, |_| {
+            calls += 1;
+            401u16
+        });
+        assert_eq!(status.ok(), Some(401));
+    }
+    // One new token per 30 s of token age at most, over 10 minutes.
+    assert!(server.requests() <= 1 + 20, "{} token requests", server.requests());
+    assert!(calls <= 600 + 20, "{calls} API calls");
+}

@@ -1,0 +1,241 @@
+//! When the cache refreshes, and how long it stays away after a failure.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+
+/// The cache's timing rules. Every default is chosen for a fleet of devices
+/// that share one token server; see the README's "Refresh policy" section.
+///
+/// ```
+/// use std::time::Duration;
+/// let policy = cctoken::Policy::default()
+///     .rejected_cooldown(Duration::from_secs(30 * 60))
+///     .seed(7); // reproducible jitter, for tests and simulations
+/// ```
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub(crate) routine_window: (f64, f64),
+    pub(crate) spread_window: (f64, f64),
+    pub(crate) backoff_base: Duration,
+    pub(crate) backoff_max: Duration,
+    pub(crate) rejected_cooldown: Duration,
+    pub(crate) max_retry_after: Duration,
+    pub(crate) min_token_age: Duration,
+    pub(crate) seed: Option<u64>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            routine_window: (0.75, 0.90),
+            spread_window: (0.20, 0.90),
+            backoff_base: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(600),
+            rejected_cooldown: Duration::from_secs(15 * 60),
+            max_retry_after: Duration::from_secs(3600),
+            min_token_age: Duration::from_secs(30),
+            seed: None,
+        }
+    }
+}
+
+impl Policy {
+    /// Where in a token's lifetime a routine refresh happens: at a random
+    /// point between these fractions, drawn anew for each token. Defaults to
+    /// 0.75 to 0.90: a one-hour token is replaced after 45 to 54 minutes,
+    /// leaving at least 6 minutes to ride out a failing token server.
+    ///
+    /// Fractions are clamped to `0.0..=1.0` and put in order.
+    pub fn refresh_window(mut self, from: f64, to: f64) -> Self {
+        self.routine_window = ordered(from, to);
+        self
+    }
+
+    /// The refresh window for a token fetched at a moment many devices may
+    /// share: the first token after start, after a failure, or after
+    /// [`TokenCache::invalidate`](crate::TokenCache::invalidate). Defaults to
+    /// 0.20 to 0.90, so that devices that booted together, or recovered from
+    /// the same outage together, drift apart before their next refresh.
+    pub fn spread_window(mut self, from: f64, to: f64) -> Self {
+        self.spread_window = ordered(from, to);
+        self
+    }
+
+    /// Exponential backoff after a transient failure: the n-th consecutive
+    /// failure closes the gate for a random time between zero and
+    /// `base × 2ⁿ⁻¹`, capped at `max` ("full jitter"). Defaults to 10 s and
+    /// 10 minutes.
+    pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.backoff_base = base;
+        self.backoff_max = max.max(base);
+        self
+    }
+
+    /// How long the token server is left alone after it rejected the
+    /// credentials (or answered another error that retrying cannot fix): a
+    /// random time between 75 % and 100 % of this. Defaults to 15 minutes.
+    pub fn rejected_cooldown(mut self, cooldown: Duration) -> Self {
+        self.rejected_cooldown = cooldown;
+        self
+    }
+
+    /// The longest `Retry-After` obeyed; longer ones are cut to this, so a
+    /// broken server cannot lock a device out for days. Defaults to 1 hour.
+    pub fn max_retry_after(mut self, max: Duration) -> Self {
+        self.max_retry_after = max;
+        self
+    }
+
+    /// A token younger than this is not replaced on
+    /// [`TokenCache::invalidate`](crate::TokenCache::invalidate) until it
+    /// reaches this age, so an API that rejects every token cannot make the
+    /// cache loop on the token endpoint. Defaults to 30 seconds.
+    pub fn min_token_age(mut self, age: Duration) -> Self {
+        self.min_token_age = age;
+        self
+    }
+
+    /// Seeds the jitter, for reproducible tests and simulations. Defaults to
+    /// a seed from the standard library's per-process random state.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The refresh point of a token issued at `issued_at` for `lifetime`.
+    pub(crate) fn refresh_point(
+        &self,
+        rng: &mut Rng,
+        issued_at: Instant,
+        lifetime: Duration,
+        spread: bool,
+    ) -> Instant {
+        let (from, to) = if spread { self.spread_window } else { self.routine_window };
+        let fraction = from + (to - from) * rng.unit();
+        issued_at.checked_add(lifetime.mul_f64(fraction)).unwrap_or(issued_at)
+    }
+
+    /// How long the gate stays shut after the `failures`-th consecutive
+    /// failure, which was `error`.
+    pub(crate) fn delay(&self, rng: &mut Rng, error: &Error, failures: u32) -> Duration {
+        if let Some(wait) = error.retry_after() {
+            // Obey the server, then spread the crowd it sent away at once.
+            let wait = wait.min(self.max_retry_after);
+            return wait + (wait / 4).mul_f64(rng.unit());
+        }
+        if error.is_transient() {
+            let doubling = 2u32.saturating_pow(failures.saturating_sub(1));
+            let ceiling = self.backoff_base.saturating_mul(doubling).min(self.backoff_max);
+            return ceiling.mul_f64(rng.unit());
+        }
+        self.rejected_cooldown.mul_f64(0.75 + 0.25 * rng.unit())
+    }
+}
+
+fn ordered(a: f64, b: f64) -> (f64, f64) {
+    let clamp = |x: f64| if x.is_nan() { 0.0 } else { x.clamp(0.0, 1.0) };
+    let (a, b) = (clamp(a), clamp(b));
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+/// SplitMix64: small, fast, and good enough to spread refreshes; not for
+/// anything secret.
+#[derive(Debug, Clone)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: Option<u64>) -> Rng {
+        // RandomState's keys come from the OS's randomness, so hashing a
+        // constant with them yields a random seed without a dependency.
+        Rng(seed.unwrap_or_else(|| RandomState::new().hash_one(0x5EED_u64)))
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub(crate) fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn rng_is_seedable_and_uniform_enough() {
+        let (mut a, mut b) = (Rng::new(Some(1)), Rng::new(Some(1)));
+        let mut buckets = [0u32; 10];
+        for _ in 0..10_000 {
+            let x = a.unit();
+            assert_eq!(x, b.unit());
+            assert!((0.0..1.0).contains(&x));
+            buckets[(x * 10.0) as usize] += 1;
+        }
+        assert!(buckets.iter().all(|&n| (850..1150).contains(&n)), "{buckets:?}");
+        assert_ne!(Rng::new(None).next_u64(), Rng::new(None).next_u64());
+    }
+
+    #[test]
+    fn refresh_points_stay_in_their_windows() {
+        let policy = Policy::default();
+        let mut rng = Rng::new(Some(3));
+        let start = Instant::now();
+        for spread in [false, true] {
+            let (from, to) = if spread { (0.20, 0.90) } else { (0.75, 0.90) };
+            let (mut low, mut high) = (HOUR, Duration::ZERO);
+            for _ in 0..2000 {
+                let at = policy.refresh_point(&mut rng, start, HOUR, spread) - start;
+                low = low.min(at);
+                high = high.max(at);
+            }
+            assert!(low >= HOUR.mul_f64(from) && low < HOUR.mul_f64(from + 0.01), "{low:?}");
+            assert!(high < HOUR.mul_f64(to) && high > HOUR.mul_f64(to - 0.01), "{high:?}");
+        }
+    }
+
+    #[test]
+    fn delays_by_kind_of_failure() {
+        let policy = Policy::default();
+        let mut rng = Rng::new(Some(5));
+        let timeout = Error::Timeout;
+        for failures in 1..=12u32 {
+            let ceiling = (Duration::from_secs(10) * 2u32.pow(failures - 1)).min(Duration::from_secs(600));
+            for _ in 0..200 {
+                assert!(policy.delay(&mut rng, &timeout, failures) < ceiling);
+            }
+        }
+        let limited = Error::HttpStatus { status: 429, retry_after: Some(Duration::from_secs(120)) };
+        for _ in 0..200 {
+            let d = policy.delay(&mut rng, &limited, 1);
+            assert!(d >= Duration::from_secs(120) && d < Duration::from_secs(150), "{d:?}");
+        }
+        let absurd = Error::HttpStatus { status: 503, retry_after: Some(Duration::from_secs(86_400 * 365)) };
+        assert!(policy.delay(&mut rng, &absurd, 1) < Duration::from_secs(3600 + 900));
+        let rejected = Error::CredentialsRejected { status: 401, oauth: None };
+        for _ in 0..200 {
+            let d = policy.delay(&mut rng, &rejected, 1);
+            assert!(d >= Duration::from_secs(675) && d < Duration::from_secs(900), "{d:?}");
+        }
+        // A huge failure count neither overflows nor exceeds the cap.
+        assert!(policy.delay(&mut rng, &timeout, u32::MAX) < Duration::from_secs(600));
+    }
+
+    #[test]
+    fn windows_are_clamped_and_ordered() {
+        let p = Policy::default().refresh_window(1.5, -2.0).spread_window(f64::NAN, 0.5);
+        assert_eq!(p.routine_window, (0.0, 1.0));
+        assert_eq!(p.spread_window, (0.0, 0.5));
+    }
+}
