@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
