@@ -129,6 +129,22 @@ fn retry_after_on_a_429_is_reported() {
 }
 
 #[test]
+fn a_retry_after_date_is_measured_against_the_servers_date_header() {
+    // Both dates decades in the past: only the server's own clock can make
+    // the answer 120 s, the local wall clock would make it 0.
+    let headers =
+        [("Date", "Sun, 06 Nov 1994 08:49:37 GMT"), ("Retry-After", "Sun, 06 Nov 1994 08:51:37 GMT")];
+    let err = fetch(response(503, &headers, "")).unwrap_err();
+    assert!(matches!(err, Error::HttpStatus { status: 503, .. }), "{err:?}");
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
+
+    let headers =
+        [("Date", "Sun, 06 Nov 1994 08:49:37 GMT"), ("Retry-After", "Sun, 06 Nov 1994 08:00:00 GMT")];
+    let err = fetch(response(429, &headers, "")).unwrap_err();
+    assert_eq!(err.retry_after(), Some(Duration::ZERO), "a date already past means now");
+}
+
+#[test]
 fn retry_after_is_kept_on_an_oauth_error() {
     let answer = response(
         503,
