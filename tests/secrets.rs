@@ -137,6 +137,31 @@ fn an_echoed_secret_in_an_oauth_description_is_server_text_only() {
     }
 }
 
+/// A cache that failed keeps the failure (to repeat it while it waits
+/// before asking again): neither the cache nor what it returns shows the
+/// credentials or the previous token.
+#[test]
+fn a_cache_after_failures_hides_the_credentials() {
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let server = Server::http(move |_| match calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+        0 => token_response(TOKEN, 1),
+        _ => response(401, &[("Content-Type", "application/json")], r#"{"error":"invalid_client"}"#),
+    });
+    for config in configs(&server.url("")) {
+        let mut cache = TokenCache::new(Client::new(config).expect("valid config"));
+        let _ = cache.token();
+        let start = std::time::Instant::now();
+        for later in [2, 3, 3600] {
+            match cache.token_at(start + Duration::from_secs(later)) {
+                Ok(token) => assert_clean("Token from a cache", &[debug(token)]),
+                Err(err) => assert_clean("error from a cache", &error_texts(&err)),
+            }
+            assert_clean("TokenCache after a failure", &[debug(&cache), format!("{cache:#?}")]);
+        }
+    }
+    assert!(server.requests().len() >= 2, "the cache did meet the failure");
+}
+
 #[test]
 fn transport_errors_hide_the_credentials() {
     let pki = TestPki::new();
