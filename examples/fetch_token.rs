@@ -1,0 +1,181 @@
+//! Fetches one access token and prints it, for shell scripts on a device.
+//!
+//! ```text
+//! CLIENT_ID=.. CLIENT_SECRET=.. fetch_token --url TOKEN_URL --auth basic|post|nfleet \
+//!     [--scope S]... [--ca-file PEM] [--timeout SECS]
+//! ```
+//!
+//! On success the token alone is printed on stdout and the exit status is 0.
+//! On failure stdout stays empty, one line starting `fetch_token: ` goes to
+//! stderr, and the exit status says what to do next:
+//!
+//! * 2: usage or configuration error (flags, environment, URL, CA file): fix the call;
+//! * 3: the server rejected the client credentials: fix the credentials;
+//! * 1: anything else (network, timeout, server error): retrying may help.
+//!
+//! The credentials are read from the environment only, never from the command
+//! line, where other users of the device could see them in the process list.
+//! Neither the secret nor the token is ever written to stderr.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use cctoken::{AuthStyle, Client, Config, Error};
+
+const HELP: &str = "\
+usage: CLIENT_ID=.. CLIENT_SECRET=.. fetch_token --url TOKEN_URL --auth basic|post|nfleet
+                   [--scope S]... [--ca-file PEM] [--timeout SECS]
+
+Prints an OAuth 2.0 client-credentials access token on stdout. The client id and
+secret are read from the environment variables CLIENT_ID and CLIENT_SECRET only.
+
+  --url TOKEN_URL  the token endpoint (https://, or http:// to a loopback host)
+  --auth STYLE     basic: client_secret_basic; post: client_secret_post;
+                   nfleet: HTTP Basic with the raw id and secret
+  --scope S        a scope to request; repeat for several
+  --ca-file PEM    also trust the CA certificates in this PEM file
+  --timeout SECS   deadline for the whole request (default 30)
+
+exit status: 0 token printed, 1 failed (retry may help),
+             2 usage or configuration error, 3 credentials rejected";
+
+/// The exit status for a usage or configuration error.
+const USAGE_ERROR: u8 = 2;
+
+/// The command line, parsed.
+#[derive(Default)]
+struct Args {
+    url: Option<String>,
+    auth: Option<AuthStyle>,
+    scopes: Vec<String>,
+    ca_file: Option<String>,
+    timeout: Option<Duration>,
+    help: bool,
+}
+
+/// A failure: the exit status and the one-line reason.
+struct Failure(u8, String);
+
+fn usage(reason: impl Into<String>) -> Failure {
+    Failure(USAGE_ERROR, reason.into())
+}
+
+fn main() -> ExitCode {
+    let outcome = match parse_args(std::env::args_os().skip(1)) {
+        Ok(args) if args.help => Ok(HELP.to_owned()),
+        Ok(args) => fetch(args),
+        Err(failure) => Err(failure),
+    };
+    match outcome {
+        // A closed stdout means the token was not delivered: that is a failure too.
+        Ok(output) => match writeln!(std::io::stdout(), "{output}") {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(Failure(1, format!("cannot write to stdout: {e}"))),
+        },
+        Err(failure) => fail(failure),
+    }
+}
+
+fn fail(Failure(code, reason): Failure) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "fetch_token: {reason}");
+    ExitCode::from(code)
+}
+
+fn parse_args(argv: impl Iterator<Item = OsString>) -> Result<Args, Failure> {
+    let mut argv = argv.map(|arg| arg.into_string().map_err(|_| usage("arguments must be valid UTF-8")));
+    let mut args = Args::default();
+    while let Some(flag) = argv.next() {
+        let flag = flag?;
+        let mut value = || match argv.next().transpose()? {
+            Some(value) if !value.starts_with("--") => Ok(value),
+            _ => Err(usage(format!("{flag} needs a value"))),
+        };
+        match flag.as_str() {
+            "--help" | "-h" => {
+                args.help = true;
+                return Ok(args);
+            }
+            "--url" => set_once(&mut args.url, value()?, &flag)?,
+            "--auth" => set_once(&mut args.auth, auth_style(&value()?)?, &flag)?,
+            "--scope" => args.scopes.push(value()?),
+            "--ca-file" => set_once(&mut args.ca_file, value()?, &flag)?,
+            "--timeout" => set_once(&mut args.timeout, seconds(&value()?)?, &flag)?,
+            // Only flags are echoed: a stray argument might be a secret pasted in the wrong place.
+            _ if flag.starts_with('-') => return Err(usage(format!("unknown flag '{flag}' (see --help)"))),
+            _ => return Err(usage("unexpected argument: flags take the form --name VALUE (see --help)")),
+        }
+    }
+    Ok(args)
+}
+
+fn set_once<T>(slot: &mut Option<T>, value: T, flag: &str) -> Result<(), Failure> {
+    match slot.replace(value) {
+        None => Ok(()),
+        Some(_) => Err(usage(format!("{flag} given more than once"))),
+    }
+}
+
+fn auth_style(name: &str) -> Result<AuthStyle, Failure> {
+    match name {
+        "basic" => Ok(AuthStyle::Basic),
+        "post" => Ok(AuthStyle::Post),
+        // NFleet: the URL as given, with the raw id and secret as Basic credentials.
+        "nfleet" => Ok(AuthStyle::BasicRaw),
+        _ => Err(usage(format!("--auth must be basic, post or nfleet, not '{name}'"))),
+    }
+}
+
+/// A positive number of seconds: digits, with at most one decimal point.
+/// More than a day counts as a day (an absurdly long deadline would overflow
+/// the clock inside the HTTP stack).
+fn seconds(text: &str) -> Result<Duration, Failure> {
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+    let decimal = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let secs = text.parse::<f64>().ok().filter(|_| decimal);
+    match secs.map(|secs| Duration::try_from_secs_f64(secs).unwrap_or(DAY).min(DAY)) {
+        Some(timeout) if !timeout.is_zero() => Ok(timeout),
+        _ => Err(usage(format!("--timeout must be a positive number of seconds, not '{text}'"))),
+    }
+}
+
+/// The environment variable `name`, which must be set and not empty.
+fn env(name: &str) -> Result<String, Failure> {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => Ok(value),
+        Ok(_) => Err(usage(format!("{name} is empty"))),
+        Err(std::env::VarError::NotPresent) => Err(usage(format!("{name} is not set"))),
+        Err(std::env::VarError::NotUnicode(_)) => Err(usage(format!("{name} is not valid UTF-8"))),
+    }
+}
+
+/// Fetches the token `args` describe; the token's value on success.
+fn fetch(args: Args) -> Result<String, Failure> {
+    let url = args.url.ok_or_else(|| usage("--url is required (see --help)"))?;
+    let style = args.auth.ok_or_else(|| usage("--auth is required (see --help)"))?;
+    let (id, secret) = (env("CLIENT_ID")?, env("CLIENT_SECRET")?);
+    let mut config = match style {
+        AuthStyle::Post => Config::client_secret_post(&url, &id, secret),
+        style => Config::client_secret_basic(&url, &id, secret).auth_style(style),
+    };
+    for scope in &args.scopes {
+        config = config.scope(scope);
+    }
+    if let Some(path) = &args.ca_file {
+        let pem = std::fs::read(path).map_err(|e| usage(format!("cannot read CA file '{path}': {e}")))?;
+        config = config.add_root_pem(pem);
+    }
+    if let Some(timeout) = args.timeout {
+        config = config.timeout(timeout);
+    }
+    let token = Client::new(config).and_then(|client| client.fetch()).map_err(|e| {
+        let code = match e {
+            Error::Config(_) => USAGE_ERROR,
+            Error::CredentialsRejected { .. } => 3,
+            _ => 1,
+        };
+        Failure(code, e.to_string())
+    })?;
+    Ok(token.access_token().secret().to_owned())
+}
