@@ -54,9 +54,9 @@ fn main() -> Result<(), Error> {
         .scope(SHORT_LIVED_SCOPE);
     let mut cache = TokenCache::new(Client::new(config)?);
     let token = shorten(cache.token()?);
-    println!("2 s token, token():         {token} fetched   (server requests: {})", requests(&server));
+    println!("cache, 2 s token:           {token} fetched   (server requests: {})", requests(&server));
     let token = shorten(cache.token_at(Instant::now() + Duration::from_secs(3))?);
-    println!("3 s later, token():         {token} refreshed (server requests: {})", requests(&server));
+    println!("cache, 3 s later:           {token} refreshed (server requests: {})", requests(&server));
 
     // 4. A wrong secret is a typed error: retrying will not help, the configuration must change.
     let config = Config::client_secret_post(&url("/oauth2/token"), CLIENT_ID, "wrong-secret");
