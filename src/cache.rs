@@ -163,7 +163,8 @@ impl<F: Fetch> TokenCache<F> {
 
     fn fail(&mut self, error: Error, at: Instant) {
         self.failures = self.failures.saturating_add(1);
-        let delay = self.policy.delay(&mut self.rng, &error, self.failures);
+        let valid_for = self.usable_stale(at).map(|t| t.expires_at() - at);
+        let delay = self.policy.delay(&mut self.rng, &error, self.failures, valid_for);
         self.gate = Some(Gate { until: at.checked_add(delay).unwrap_or(at), error });
         self.spread_next = true;
     }

@@ -30,8 +30,8 @@ pub struct Policy {
 impl Default for Policy {
     fn default() -> Self {
         Policy {
-            routine_window: (0.75, 0.90),
-            spread_window: (0.20, 0.90),
+            routine_window: (0.60, 0.85),
+            spread_window: (0.20, 0.85),
             backoff_base: Duration::from_secs(10),
             backoff_max: Duration::from_secs(600),
             rejected_cooldown: Duration::from_secs(15 * 60),
@@ -45,8 +45,8 @@ impl Default for Policy {
 impl Policy {
     /// Where in a token's lifetime a routine refresh happens: at a random
     /// point between these fractions, drawn anew for each token. Defaults to
-    /// 0.75 to 0.90: a one-hour token is replaced after 45 to 54 minutes,
-    /// leaving at least 6 minutes to ride out a failing token server.
+    /// 0.60 to 0.85: a one-hour token is replaced after 36 to 51 minutes,
+    /// leaving at least 9 minutes to ride out a failing token server.
     ///
     /// Fractions are clamped to `0.0..=1.0` and put in order.
     pub fn refresh_window(mut self, from: f64, to: f64) -> Self {
@@ -57,7 +57,7 @@ impl Policy {
     /// The refresh window for a token fetched at a moment many devices may
     /// share: the first token after start, after a failure, or after
     /// [`TokenCache::invalidate`](crate::TokenCache::invalidate). Defaults to
-    /// 0.20 to 0.90, so that devices that booted together, or recovered from
+    /// 0.20 to 0.85, so that devices that booted together, or recovered from
     /// the same outage together, drift apart before their next refresh.
     pub fn spread_window(mut self, from: f64, to: f64) -> Self {
         self.spread_window = ordered(from, to);
@@ -119,8 +119,27 @@ impl Policy {
     }
 
     /// How long the gate stays shut after the `failures`-th consecutive
-    /// failure, which was `error`.
-    pub(crate) fn delay(&self, rng: &mut Rng, error: &Error, failures: u32) -> Duration {
+    /// failure, which was `error`, when the cached token has `valid_for`
+    /// left (or none is usable).
+    ///
+    /// With a valid token in hand there is no hurry, and a fleet that failed
+    /// together must not come back together: the delay is then at least a
+    /// random part of 90 % of the token's remaining life.
+    pub(crate) fn delay(
+        &self,
+        rng: &mut Rng,
+        error: &Error,
+        failures: u32,
+        valid_for: Option<Duration>,
+    ) -> Duration {
+        let delay = self.failure_delay(rng, error, failures);
+        match valid_for {
+            Some(left) if error.is_transient() => delay.max(left.mul_f64(VALID_SPREAD * rng.unit())),
+            _ => delay,
+        }
+    }
+
+    fn failure_delay(&self, rng: &mut Rng, error: &Error, failures: u32) -> Duration {
         if let Some(wait) = error.retry_after() {
             // Obey the server, then spread the crowd it sent away at once.
             let wait = wait.min(self.max_retry_after);
@@ -134,6 +153,9 @@ impl Policy {
         self.rejected_cooldown.mul_f64(0.75 + 0.25 * rng.unit())
     }
 }
+
+/// The share of a valid token's remaining life over which retries spread.
+const VALID_SPREAD: f64 = 0.9;
 
 fn ordered(a: f64, b: f64) -> (f64, f64) {
     let clamp = |x: f64| if x.is_nan() { 0.0 } else { x.clamp(0.0, 1.0) };
@@ -193,7 +215,7 @@ mod tests {
         let mut rng = Rng::new(Some(3));
         let start = Instant::now();
         for spread in [false, true] {
-            let (from, to) = if spread { (0.20, 0.90) } else { (0.75, 0.90) };
+            let (from, to) = if spread { (0.20, 0.85) } else { (0.60, 0.85) };
             let (mut low, mut high) = (HOUR, Duration::ZERO);
             for _ in 0..2000 {
                 let at = policy.refresh_point(&mut rng, start, HOUR, spread) - start;
@@ -213,23 +235,38 @@ mod tests {
         for failures in 1..=12u32 {
             let ceiling = (Duration::from_secs(10) * 2u32.pow(failures - 1)).min(Duration::from_secs(600));
             for _ in 0..200 {
-                assert!(policy.delay(&mut rng, &timeout, failures) < ceiling);
+                assert!(policy.delay(&mut rng, &timeout, failures, None) < ceiling);
             }
         }
         let limited = Error::HttpStatus { status: 429, retry_after: Some(Duration::from_secs(120)) };
         for _ in 0..200 {
-            let d = policy.delay(&mut rng, &limited, 1);
+            let d = policy.delay(&mut rng, &limited, 1, None);
             assert!(d >= Duration::from_secs(120) && d < Duration::from_secs(150), "{d:?}");
         }
         let absurd = Error::HttpStatus { status: 503, retry_after: Some(Duration::from_secs(86_400 * 365)) };
-        assert!(policy.delay(&mut rng, &absurd, 1) < Duration::from_secs(3600 + 900));
+        assert!(policy.delay(&mut rng, &absurd, 1, None) < Duration::from_secs(3600 + 900));
         let rejected = Error::CredentialsRejected { status: 401, oauth: None };
         for _ in 0..200 {
-            let d = policy.delay(&mut rng, &rejected, 1);
+            let d = policy.delay(&mut rng, &rejected, 1, None);
             assert!(d >= Duration::from_secs(675) && d < Duration::from_secs(900), "{d:?}");
         }
         // A huge failure count neither overflows nor exceeds the cap.
-        assert!(policy.delay(&mut rng, &timeout, u32::MAX) < Duration::from_secs(600));
+        assert!(policy.delay(&mut rng, &timeout, u32::MAX, None) < Duration::from_secs(600));
+    }
+
+    #[test]
+    fn a_valid_token_spreads_retries_over_its_remaining_life() {
+        let policy = Policy::default();
+        let mut rng = Rng::new(Some(9));
+        let left = Some(Duration::from_secs(600));
+        let delays: Vec<Duration> =
+            (0..500).map(|_| policy.delay(&mut rng, &Error::Timeout, 1, left)).collect();
+        assert!(delays.iter().all(|d| *d < Duration::from_secs(540)));
+        assert!(delays.iter().any(|d| *d > Duration::from_secs(500)), "spread over the whole range");
+        // A cooldown is not shortened or lengthened by a valid token.
+        let rejected = Error::CredentialsRejected { status: 401, oauth: None };
+        let d = policy.delay(&mut rng, &rejected, 1, Some(Duration::from_secs(86_400)));
+        assert!(d >= Duration::from_secs(675) && d < Duration::from_secs(900), "{d:?}");
     }
 
     #[test]

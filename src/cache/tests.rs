@@ -98,9 +98,9 @@ fn first_refresh_is_spread_then_routine() {
     let mut cache = server.cache();
     assert_eq!(secret(&mut cache, server.at(Duration::ZERO)), "t1");
     let first = next_fetch(&server, &mut cache, Duration::ZERO, SEC);
-    assert!(first >= HOUR.mul_f64(0.2) && first <= HOUR.mul_f64(0.9) + SEC, "{first:?}");
+    assert!(first >= HOUR.mul_f64(0.2) && first <= HOUR.mul_f64(0.85) + SEC, "{first:?}");
     let second = next_fetch(&server, &mut cache, first, SEC) - first;
-    assert!(second >= HOUR.mul_f64(0.75) && second <= HOUR.mul_f64(0.9) + SEC, "{second:?}");
+    assert!(second >= HOUR.mul_f64(0.6) && second <= HOUR.mul_f64(0.85) + SEC, "{second:?}");
     assert_eq!(server.requests(), 3);
 }
 
@@ -127,9 +127,9 @@ fn short_tokens_are_not_refetched_on_every_call() {
     let mut cache = server.cache();
     secret(&mut cache, server.at(Duration::ZERO));
     let first = next_fetch(&server, &mut cache, Duration::ZERO, Duration::from_millis(100));
-    assert!(first >= 6 * SEC && first <= 27 * SEC + SEC, "{first:?}");
+    assert!(first >= 6 * SEC && first <= 26 * SEC, "{first:?}");
     let second = next_fetch(&server, &mut cache, first, Duration::from_millis(100)) - first;
-    assert!(second >= Duration::from_millis(22_500), "{second:?}");
+    assert!(second >= 18 * SEC && second <= 26 * SEC, "{second:?}");
 }
 
 #[test]
@@ -155,7 +155,11 @@ fn stale_while_failing_then_gate_then_recovery() {
     assert_eq!(server.requests(), 2);
     assert!(matches!(cache.last_error(), Some(Error::Timeout)));
     let Decision::Wait(until) = cache.decide(server.now()) else { panic!("gate not shut") };
-    assert!(until - server.now() < 10 * SEC, "first backoff is at most the base");
+    let valid_for = cache.token_at(server.now()).map(|t| t.expires_at() - server.now()).unwrap_or_default();
+    assert!(
+        until - server.now() < valid_for.mul_f64(0.9),
+        "retries spread within the token's remaining life"
+    );
 
     // While the gate is shut, calls do not reach the server.
     for ms in (0..(until - server.now()).as_millis() as u64).step_by(100) {
