@@ -188,6 +188,11 @@ pub(crate) fn check_url(url: &str) -> Result<(), Error> {
     if host.is_empty() {
         return Err(Error::config("the token URL has no host (expected https://host/path)"));
     }
+    if let Some(port) = authority[host.len()..].strip_prefix(':') {
+        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err() {
+            return Err(Error::config("the token URL has an invalid port (expected https://host:port/path)"));
+        }
+    }
     if !secure && !is_loopback(host) {
         return Err(Error::config("the token URL must use https:// (plain http:// only to a loopback host)"));
     }
@@ -329,6 +334,7 @@ mod tests {
             "http://localhost:1/token",
             "http://[::1]:9/token",
             "http://localhost",
+            "https://auth.example.com:65535/token",
         ];
         for url in ok {
             assert!(check_url(url).is_ok(), "{url}");
@@ -344,6 +350,11 @@ mod tests {
             "ftp://auth.example.com/",
             "auth.example.com/token",
             "https:///token",
+            "http://127.0.0.1:99999/",
+            "http://127.0.0.1:-1/",
+            "http://127.0.0.1:8080.evil.invalid/",
+            "https://auth.example.com:/token",
+            "http://[::1]x/",
         ];
         for url in refused {
             let err = check_url(url).unwrap_err();

@@ -90,12 +90,17 @@ pub(crate) fn send(agent: &Agent, config: &Config, request: &TokenRequest) -> Re
     let content_type = header("content-type");
     let retry_after = header("retry-after");
     let date = header("date");
-    let body = response.into_body().with_config().limit(MAX_BODY).read_to_vec().map_err(|e| match e {
-        ureq::Error::BodyExceedsLimit(_) => {
-            Error::InvalidResponse { status, reason: "body larger than 64 KiB" }
+    let body = match response.into_body().with_config().limit(MAX_BODY).read_to_vec() {
+        Ok(body) => body,
+        // A token cannot be cut short, but an error status means what it
+        // says whatever page comes with it (a 401 with a huge HTML page is
+        // still a rejection): classify it without the body.
+        Err(ureq::Error::BodyExceedsLimit(_)) if !(200..300).contains(&status) => Vec::new(),
+        Err(ureq::Error::BodyExceedsLimit(_)) => {
+            return Err(Error::InvalidResponse { status, reason: "body larger than 64 KiB" });
         }
-        e => from_ureq(e),
-    })?;
+        Err(e) => return Err(from_ureq(e)),
+    };
     Ok(Received { status, content_type, retry_after, date, body })
 }
 

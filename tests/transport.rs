@@ -278,7 +278,6 @@ fn response_headers_over_16_kib_are_refused() {
 /// comes with it: a 401 is rejected credentials (not transient), a 429 or
 /// 503 keeps its Retry-After.
 #[test]
-#[ignore = "bug in src/transport.rs: an oversized body replaces the status classification"]
 fn an_error_status_with_a_large_page_keeps_its_meaning() {
     let page = format!("<html>{}</html>", " ".repeat(100_000));
     let server = Server::http(move |_| response(401, &[("Content-Type", "text/html")], &page));
