@@ -219,6 +219,18 @@ impl fmt::Display for OAuthError {
     }
 }
 
+/// Replaces every occurrence of each `secret` in `text` with `[redacted]`:
+/// a server that echoes the client secret or a token in its error text must
+/// not put it into our errors and logs. Secrets shorter than four characters
+/// are left alone: they would match ordinary words and protect nothing.
+pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets.iter().filter(|s| s.chars().count() >= 4) {
+        out = out.replace(secret.as_str(), "[redacted]");
+    }
+    out
+}
+
 /// Makes server-supplied text safe to print on one line: control characters
 /// become spaces, runs of whitespace collapse, and the result is cut to
 /// [`MAX_SERVER_TEXT`] characters.
@@ -259,6 +271,16 @@ mod tests {
         assert_eq!(cut.chars().count(), MAX_SERVER_TEXT + 1);
         assert!(cut.ends_with('…'));
         assert_eq!(sanitize(""), "");
+    }
+
+    #[test]
+    fn redact_hides_every_occurrence() {
+        let secrets = ["s3cr3t".to_owned(), String::new(), "t0ken".to_owned(), "id".to_owned()];
+        assert_eq!(
+            redact("bad id s3cr3t, s3cr3t! t0ken", &secrets),
+            "bad id [redacted], [redacted]! [redacted]"
+        );
+        assert_eq!(redact("nothing here", &secrets), "nothing here");
     }
 
     #[test]

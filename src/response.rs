@@ -2,11 +2,13 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
 use miniserde::de::{Deserialize, Visitor};
 use miniserde::{Deserialize as DeriveDeserialize, make_place};
 
 use crate::config::Config;
-use crate::error::{Error, OAuthError};
+use crate::error::{Error, OAuthError, redact};
+use crate::request::form_encode;
 use crate::token::{AccessToken, Token};
 
 /// The parts of an HTTP response that decide what a token endpoint said.
@@ -120,11 +122,12 @@ impl Config {
         let fields = parse_fields(response);
         let success = (200..300).contains(&status);
         if !success {
-            return Err(status_error(response, fields.ok().as_ref()));
+            let fields = fields.ok();
+            return Err(status_error(response, fields.as_ref(), &self.secrets(fields.as_ref())));
         }
         let fields = fields.map_err(invalid)?;
         if fields.error.is_some() {
-            return Err(status_error(response, Some(&fields)));
+            return Err(status_error(response, Some(&fields), &self.secrets(Some(&fields))));
         }
         let token = match &fields.access_token {
             None => return Err(invalid("no access_token")),
@@ -150,6 +153,27 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Every form in which this client's secret, or a token in `fields`,
+    /// could come back in server text.
+    fn secrets(&self, fields: Option<&Fields>) -> Vec<String> {
+        let secret = self.client_secret.expose();
+        let engine = base64::engine::general_purpose::STANDARD;
+        let (id, encoded_id, encoded_secret) =
+            (&self.client_id, form_encode(&self.client_id), form_encode(secret));
+        let mut secrets = vec![
+            engine.encode(format!("{id}:{secret}")),
+            engine.encode(format!("{encoded_id}:{encoded_secret}")),
+            secret.to_owned(),
+            encoded_secret,
+        ];
+        if let Some(Scalar::Str(token)) = fields.and_then(|f| f.access_token.as_ref()) {
+            secrets.push(token.clone());
+        }
+        secrets
+    }
+}
+
 fn parse_fields(response: &HttpResponse<'_>) -> Result<Fields, &'static str> {
     if response.body.iter().all(u8::is_ascii_whitespace) {
         return Err("empty body");
@@ -166,13 +190,15 @@ fn parse_fields(response: &HttpResponse<'_>) -> Result<Fields, &'static str> {
 }
 
 /// The error for a non-2xx status, or for an `error` field in any response.
-fn status_error(response: &HttpResponse<'_>, fields: Option<&Fields>) -> Error {
+/// Server text is cleared of `secrets` before it is kept.
+fn status_error(response: &HttpResponse<'_>, fields: Option<&Fields>, secrets: &[String]) -> Error {
     let status = response.status;
     let oauth = fields.and_then(|f| {
-        let code = f.error.as_ref()?.as_str()?;
-        let text = |field: &Option<Scalar>| field.as_ref().and_then(Scalar::as_str).map(str::to_owned);
+        let text =
+            |field: &Option<Scalar>| field.as_ref().and_then(Scalar::as_str).map(|t| redact(t, secrets));
+        let code = text(&f.error)?;
         let (description, uri) = (text(&f.error_description), text(&f.error_uri));
-        Some(OAuthError::new(code, description.as_deref(), uri.as_deref()))
+        Some(OAuthError::new(&code, description.as_deref(), uri.as_deref()))
     });
     let retry_after = response.retry_after.and_then(|v| retry_after(v, response.date, SystemTime::now()));
     match oauth {
@@ -392,6 +418,30 @@ mod tests {
         assert!(matches!(parse(500, "<html>oops</html>"), Err(Error::HttpStatus { status: 500, .. })));
         assert!(matches!(parse(302, ""), Err(Error::HttpStatus { status: 302, .. })));
         assert!(matches!(parse(400, r#"{"error":5}"#), Err(Error::HttpStatus { status: 400, .. })));
+    }
+
+    #[test]
+    fn server_text_never_echoes_the_secret_or_token() {
+        let config = Config::client_secret_basic("https://a.example/token", "id", "p@ss w0rd");
+        let basic = base64::engine::general_purpose::STANDARD.encode("id:p%40ss+w0rd");
+        let body = format!(
+            r#"{{"error":"invalid_request","error_description":"got p@ss w0rd / p%40ss+w0rd / Basic {basic}","error_uri":"https://x/?t=tok3n","access_token":"tok3n"}}"#
+        );
+        for status in [200, 400] {
+            let response = HttpResponse {
+                status,
+                content_type: None,
+                retry_after: None,
+                date: None,
+                body: body.as_bytes(),
+            };
+            let err = config.parse_response(&response, Instant::now()).unwrap_err();
+            let text = format!("{err} {err:?}");
+            for leak in ["p@ss w0rd", "p%40ss+w0rd", basic.as_str(), "tok3n"] {
+                assert!(!text.contains(leak), "{leak} in {text}");
+            }
+            assert!(text.contains("got [redacted] / [redacted] / Basic [redacted]"), "{text}");
+        }
     }
 
     #[test]

@@ -73,11 +73,11 @@ fn a_401_is_credentials_rejected() {
     assert!(!err.is_transient());
     assert_eq!(err.retry_after(), None);
 
-    let body = r#"{"error":"invalid_client","error_description":"bad secret"}"#;
+    let body = r#"{"error":"invalid_client","error_description":"wrong credentials"}"#;
     match fetch(json(401, body)).unwrap_err() {
         Error::CredentialsRejected { status: 401, oauth: Some(oauth) } => {
             assert_eq!(oauth.code(), "invalid_client");
-            assert_eq!(oauth.description(), Some("bad secret"));
+            assert_eq!(oauth.description(), Some("wrong credentials"));
         }
         other => panic!("{other:?}"),
     }
