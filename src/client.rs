@@ -1,13 +1,17 @@
 //! A configured client: the pure request and response code joined to the
 //! transport.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::response::HttpResponse;
 use crate::token::Token;
 use crate::transport;
+
+/// The longest timeout accepted: longer ones would only hide a hang (and
+/// could overflow the clock).
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// Fetches tokens from one token endpoint with one set of credentials.
 ///
@@ -28,10 +32,15 @@ pub struct Client {
 }
 
 impl Client {
-    /// Checks `config` (URL policy, control characters, CA files) and
-    /// prepares the HTTP agent. Sends nothing.
+    /// Checks `config` (URL policy, control characters, timeouts between
+    /// zero and a day, CA files) and prepares the HTTP agent. Sends nothing.
     pub fn new(config: Config) -> Result<Client, Error> {
         config.request()?;
+        for (what, timeout) in [("timeout", config.timeout), ("connect timeout", config.connect_timeout)] {
+            if timeout.is_zero() || timeout > MAX_TIMEOUT {
+                return Err(Error::config(format!("the {what} must be more than zero and at most a day")));
+            }
+        }
         let agent = transport::agent(&config)?;
         Ok(Client { config, agent })
     }

@@ -196,7 +196,12 @@ pub(crate) fn check_url(url: &str) -> Result<(), Error> {
     if !secure && !is_loopback(host) {
         return Err(Error::config("the token URL must use https:// (plain http:// only to a loopback host)"));
     }
-    Ok(())
+    // What ureq will parse: catches `https://[`, `%zz` and non-ASCII hosts
+    // here, as a configuration error rather than a network one.
+    match url.parse::<ureq::http::Uri>() {
+        Ok(uri) if uri.host().is_some() => Ok(()),
+        _ => Err(Error::config("the token URL is not a valid absolute URL (expected https://host/path)")),
+    }
 }
 
 /// The host part of `host[:port]` or `[v6]:port`.
@@ -355,6 +360,10 @@ mod tests {
             "http://127.0.0.1:8080.evil.invalid/",
             "https://auth.example.com:/token",
             "http://[::1]x/",
+            "https://[/token",
+            "https://%zz/token",
+            "https://a:b:c/token",
+            "https://ä.example/token",
         ];
         for url in refused {
             let err = check_url(url).unwrap_err();

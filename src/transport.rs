@@ -79,8 +79,13 @@ pub(crate) fn send(agent: &Agent, config: &Config, request: &TokenRequest) -> Re
         .timeout_global(Some(config.timeout))
         .timeout_connect(Some(config.connect_timeout))
         .max_redirects(0)
-        .http_status_as_error(false)
-        .build();
+        .http_status_as_error(false);
+    if !request.url().get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")) {
+        // Plain http is only allowed to loopback: never let a proxy from the
+        // environment (HTTP_PROXY, ALL_PROXY) carry the secret elsewhere.
+        builder = builder.proxy(None);
+    }
+    let mut builder = builder.build();
     for (name, value) in request.headers() {
         builder = builder.header(*name, value);
     }

@@ -340,3 +340,21 @@ fn bad_values_are_refused_at_new_and_nothing_is_sent() {
     }
     assert!(server.requests().is_empty());
 }
+
+#[test]
+fn zero_or_absurd_timeouts_are_configuration_errors() {
+    let url = "https://auth.example.com/token";
+    let huge = Duration::from_secs(u64::MAX / 2);
+    for config in [
+        basic(url).timeout(Duration::ZERO),
+        basic(url).timeout(huge),
+        basic(url).connect_timeout(Duration::ZERO),
+        basic(url).connect_timeout(huge),
+    ] {
+        match Client::new(config) {
+            Err(Error::Config(msg)) => assert!(msg.contains("timeout"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(Client::new(basic(url).timeout(Duration::from_secs(86_400))).is_ok());
+}
