@@ -1,5 +1,6 @@
 //! What a client needs to know: the endpoint, the credentials, and limits.
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::auth::{AuthStyle, ClientSecret};
@@ -24,8 +25,9 @@ pub const NFLEET_IDENTITY_URL: &str = "https://id.nfleet.fi";
 ///     .param("audience", "https://api.example.com")
 ///     .timeout(Duration::from_secs(15));
 /// assert_eq!(config.url(), "https://auth.example.com/oauth/v2/token");
+/// assert!(!format!("{config:?}").contains("my-secret"));
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub(crate) endpoint: Endpoint,
     pub(crate) style: AuthStyle,
@@ -40,6 +42,29 @@ pub struct Config {
     pub(crate) webpki_roots: bool,
     pub(crate) extra_roots_pem: Vec<Vec<u8>>,
     pub(crate) agent: Option<ureq::Agent>,
+}
+
+/// Shows the settings, not the secret, the values of extra parameters (they
+/// may carry credentials too) or the CA files' bytes.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let param_names: Vec<&str> = self.params.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("Config")
+            .field("url", &self.url())
+            .field("style", &self.style)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("scopes", &self.scopes)
+            .field("param_names", &param_names)
+            .field("default_lifetime", &self.default_lifetime)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("webpki_roots", &self.webpki_roots)
+            .field("extra_root_files", &self.extra_roots_pem.len())
+            .field("own_agent", &self.agent.is_some())
+            .finish()
+    }
 }
 
 /// Where the token endpoint is. NFleet's URL is built from a base and the
