@@ -116,6 +116,7 @@ mod error;
 mod policy;
 mod request;
 mod response;
+#[cfg(feature = "webpki-roots")]
 mod roots;
 mod token;
 mod transport;

@@ -3,12 +3,14 @@
 use std::io;
 use std::sync::Arc;
 
+use rustls::crypto::CryptoProvider;
 use ureq::Agent;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::request::TokenRequest;
+#[cfg(feature = "webpki-roots")]
 use crate::roots;
 
 /// The most of a response body that is read. Token responses are a few
@@ -24,13 +26,22 @@ pub(crate) struct Received {
     pub(crate) body: Vec<u8>,
 }
 
-/// Builds the agent for `config`: its own, or one with small buffers and the
-/// configured roots.
+/// Builds the agent for `config`: its own, or one with small buffers, the
+/// configured roots and rustls' ring provider (unless the process installed
+/// another default), so that it needs nothing from ureq's TLS features.
 pub(crate) fn agent(config: &Config) -> Result<Agent, Error> {
     if let Some(agent) = &config.agent {
+        #[cfg(not(feature = "webpki-roots"))]
+        check_caller_agent(config, agent)?;
         return Ok(agent.clone());
     }
-    let tls = TlsConfig::builder().root_certs(root_certs(config)?).build();
+    let provider = CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    let tls = TlsConfig::builder()
+        .root_certs(root_certs(config)?)
+        .unversioned_rustls_crypto_provider(provider)
+        .build();
     let agent_config = Agent::config_builder()
         .tls_config(tls)
         .user_agent(concat!("cctoken/", env!("CARGO_PKG_VERSION")))
@@ -44,6 +55,7 @@ pub(crate) fn agent(config: &Config) -> Result<Agent, Error> {
     Ok(agent_config.into())
 }
 
+/// The configured roots: the CA files, plus Mozilla's unless turned off.
 fn root_certs(config: &Config) -> Result<RootCerts, Error> {
     let mut certs: Vec<Certificate<'static>> = Vec::new();
     for pem in &config.extra_roots_pem {
@@ -59,15 +71,56 @@ fn root_certs(config: &Config) -> Result<RootCerts, Error> {
             return Err(Error::config("a CA file holds no PEM certificate"));
         }
     }
+    if certs.is_empty() && !is_https(config.url()) {
+        // Plain http (to loopback, as `Client::new` checked): no handshake, no roots needed.
+        return Ok(RootCerts::new_with_certs(&[]));
+    }
+    if certs.is_empty() {
+        return match config.webpki_roots {
+            false => Err(Error::config("no trusted roots: webpki roots disabled and no CA given")),
+            #[cfg(feature = "webpki-roots")]
+            true => Ok(RootCerts::WebPki),
+            #[cfg(not(feature = "webpki-roots"))]
+            true => Err(Error::config(NO_WEBPKI_ROOTS)),
+        };
+    }
+    #[cfg(feature = "webpki-roots")]
     if config.webpki_roots {
-        if certs.is_empty() {
-            return Ok(RootCerts::WebPki);
-        }
         certs.extend(roots::webpki_certificates());
-    } else if certs.is_empty() {
-        return Err(Error::config("no trusted roots: webpki roots disabled and no CA given"));
     }
     Ok(RootCerts::new_with_certs(&certs))
+}
+
+#[cfg(not(feature = "webpki-roots"))]
+const NO_WEBPKI_ROOTS: &str =
+    "no trusted roots: cctoken was built without its webpki-roots feature; add a CA with add_root_pem";
+
+/// Without webpki-roots, ureq has neither its roots nor a crypto provider,
+/// and panics at the first TLS handshake of an agent that relies on them:
+/// refuse such an agent up front instead.
+#[cfg(not(feature = "webpki-roots"))]
+fn check_caller_agent(config: &Config, agent: &Agent) -> Result<(), Error> {
+    if !is_https(config.url()) {
+        return Ok(());
+    }
+    let tls = agent.config().tls_config();
+    if matches!(tls.root_certs(), RootCerts::WebPki) && !tls.disable_verification() {
+        return Err(Error::config(
+            "the agent trusts ureq's webpki roots, which this build of cctoken leaves out \
+             (feature webpki-roots): give its TlsConfig root_certs",
+        ));
+    }
+    if tls.unversioned_rustls_crypto_provider().is_none() && CryptoProvider::get_default().is_none() {
+        return Err(Error::config(
+            "the agent has no rustls crypto provider, which this build of ureq does not pick \
+             (feature webpki-roots): give its TlsConfig one, or install a process default",
+        ));
+    }
+    Ok(())
+}
+
+fn is_https(url: &str) -> bool {
+    url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"))
 }
 
 /// Sends `request` through `agent`, within the configured deadline, without
@@ -80,7 +133,7 @@ pub(crate) fn send(agent: &Agent, config: &Config, request: &TokenRequest) -> Re
         .timeout_connect(Some(config.connect_timeout))
         .max_redirects(0)
         .http_status_as_error(false);
-    if !request.url().get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")) {
+    if !is_https(request.url()) {
         // Plain http is only allowed to loopback: never let a proxy from the
         // environment (HTTP_PROXY, ALL_PROXY) carry the secret elsewhere.
         builder = builder.proxy(None);
@@ -126,4 +179,58 @@ fn from_ureq(e: ureq::Error) -> Error {
 /// errors wrapping a `rustls::Error`.
 fn is_tls(io: &io::Error) -> bool {
     io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(not(feature = "webpki-roots"))]
+    use crate::Error;
+    use crate::{Client, Config};
+
+    fn https() -> Config {
+        Config::client_secret_basic("https://auth.example.com/token", "id", "secret")
+    }
+
+    #[cfg(feature = "webpki-roots")]
+    #[test]
+    fn the_default_roots_are_mozillas() {
+        assert!(Client::new(https()).is_ok());
+        assert!(Client::new(https().agent(ureq::Agent::new_with_defaults())).is_ok());
+    }
+
+    /// Without the feature, what would make ureq panic at the first
+    /// handshake is a configuration error at `Client::new`.
+    #[cfg(not(feature = "webpki-roots"))]
+    #[test]
+    fn without_webpki_roots_a_config_relying_on_them_is_refused_at_new() {
+        let err = Client::new(https()).unwrap_err();
+        match &err {
+            Error::Config(msg) => {
+                assert!(msg.contains("webpki-roots") && msg.contains("add_root_pem"), "{msg}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = Client::new(https().agent(ureq::Agent::new_with_defaults())).unwrap_err();
+        assert!(matches!(&err, Error::Config(msg) if msg.contains("webpki roots")), "{err:?}");
+    }
+
+    #[cfg(not(feature = "webpki-roots"))]
+    #[test]
+    fn without_webpki_roots_a_caller_agent_needs_roots_and_a_provider() {
+        use std::sync::Arc;
+        use ureq::tls::{RootCerts, TlsConfig};
+
+        let agent = |tls: TlsConfig| ureq::Agent::from(ureq::Agent::config_builder().tls_config(tls).build());
+        let roots = || RootCerts::new_with_certs(&[]);
+        let err = Client::new(https().agent(agent(TlsConfig::builder().root_certs(roots()).build())));
+        // Unless this process installed a default provider (no test here does).
+        assert!(matches!(&err, Err(Error::Config(msg)) if msg.contains("crypto provider")), "{err:?}");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls =
+            TlsConfig::builder().root_certs(roots()).unversioned_rustls_crypto_provider(provider).build();
+        assert!(Client::new(https().agent(agent(tls))).is_ok());
+        // Plain http to loopback needs no TLS at all.
+        let http = Config::client_secret_basic("http://127.0.0.1:9/token", "id", "secret");
+        assert!(Client::new(http.agent(ureq::Agent::new_with_defaults())).is_ok());
+    }
 }
