@@ -223,9 +223,15 @@ impl fmt::Display for OAuthError {
 /// a server that echoes the client secret or a token in its error text must
 /// not put it into our errors and logs. Secrets shorter than four characters
 /// are left alone: they would match ordinary words and protect nothing.
+///
+/// Both the text and the secrets are first made one line ([`one_line`]), so
+/// a secret echoed with its whitespace changed (`a\nb` or `a  b` for the
+/// secret `a b`) is found too: [`sanitize`] would otherwise turn it back into
+/// the secret after redaction had missed it. The result is one line and not
+/// yet cut to length.
 pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_owned();
-    for secret in secrets.iter().filter(|s| s.chars().count() >= 4) {
+    let mut out = one_line(text);
+    for secret in secrets.iter().map(|s| one_line(s)).filter(|s| s.chars().count() >= 4) {
         out = out.replace(secret.as_str(), "[redacted]");
     }
     out
@@ -235,25 +241,28 @@ pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
 /// become spaces, runs of whitespace collapse, and the result is cut to
 /// [`MAX_SERVER_TEXT`] characters.
 pub(crate) fn sanitize(text: &str) -> String {
-    let mut out = String::new();
-    let mut chars = 0;
+    let line = one_line(text);
+    match line.char_indices().nth(MAX_SERVER_TEXT) {
+        Some((end, _)) => format!("{}…", &line[..end]),
+        None => line,
+    }
+}
+
+/// `text` with control characters turned into spaces, every run of
+/// whitespace collapsed to one space, and no leading or trailing space.
+pub(crate) fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
     let mut pending_space = false;
     for c in text.chars() {
         if c.is_control() || c.is_whitespace() {
             pending_space = !out.is_empty();
             continue;
         }
-        if chars == MAX_SERVER_TEXT {
-            out.push('…');
-            break;
-        }
         if pending_space {
             out.push(' ');
-            chars += 1;
             pending_space = false;
         }
         out.push(c);
-        chars += 1;
     }
     out
 }
@@ -281,6 +290,17 @@ mod tests {
             "bad id [redacted], [redacted]! [redacted]"
         );
         assert_eq!(redact("nothing here", &secrets), "nothing here");
+    }
+
+    #[test]
+    fn redact_finds_a_secret_whose_whitespace_was_changed() {
+        let secrets = ["p@ss w0rd".to_owned(), " tok\u{a0}en ".to_owned()];
+        for echoed in ["p@ss\nw0rd", "p@ss\t w0rd", "p@ss  w0rd", "p@ss\u{a0}w0rd", "p@ss\r\n\u{0}w0rd"] {
+            let text = format!("bad secret {echoed}, token tok en\n");
+            let redacted = redact(&text, &secrets);
+            assert_eq!(redacted, "bad secret [redacted], token [redacted]", "{echoed:?}");
+            assert_eq!(sanitize(&redacted), redacted);
+        }
     }
 
     #[test]
