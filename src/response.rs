@@ -178,6 +178,12 @@ fn parse_fields(response: &HttpResponse<'_>) -> Result<Fields, &'static str> {
     if response.body.iter().all(u8::is_ascii_whitespace) {
         return Err("empty body");
     }
+    // Nothing decompresses (ureq is built without gzip, and no
+    // Accept-Encoding is sent): a proxy that compresses anyway gets a clear
+    // reason rather than "not UTF-8".
+    if response.body.starts_with(&[0x1f, 0x8b]) {
+        return Err("body is gzip-compressed, which is not supported");
+    }
     let text = std::str::from_utf8(response.body).map_err(|_| "body is not UTF-8")?;
     miniserde::json::from_str(text).map_err(|_| {
         let html = response.content_type.is_some_and(|t| t.to_ascii_lowercase().contains("html"));
@@ -380,6 +386,11 @@ mod tests {
         assert!(matches!(
             config().parse_response(&response, Instant::now()),
             Err(Error::InvalidResponse { reason: "body is not UTF-8", .. })
+        ));
+        let gzip = HttpResponse { body: b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff", ..response };
+        assert!(matches!(
+            config().parse_response(&gzip, Instant::now()),
+            Err(Error::InvalidResponse { reason: "body is gzip-compressed, which is not supported", .. })
         ));
     }
 
