@@ -127,17 +127,28 @@ fn auth_style(name: &str) -> Result<AuthStyle, Failure> {
     }
 }
 
-/// A positive number of seconds: digits, with at most one decimal point.
-/// More than a day counts as a day (an absurdly long deadline would overflow
-/// the clock inside the HTTP stack).
+/// A positive number of seconds: digits, with at most one decimal point, to
+/// the nanosecond (further digits are cut off). More than a day counts as a
+/// day (an absurdly long deadline would overflow the clock inside the HTTP
+/// stack). Parsed by hand: the float parser would add 16 KiB to the binary.
 fn seconds(text: &str) -> Result<Duration, Failure> {
-    const DAY: Duration = Duration::from_secs(24 * 3600);
-    let decimal = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-    let secs = text.parse::<f64>().ok().filter(|_| decimal);
-    match secs.map(|secs| Duration::try_from_secs_f64(secs).unwrap_or(DAY).min(DAY)) {
-        Some(timeout) if !timeout.is_zero() => Ok(timeout),
-        _ => Err(usage(format!("--timeout must be a positive number of seconds, not '{text}'"))),
+    const DAY: u64 = 24 * 3600;
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let is_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.len() + fraction.len() > 0 && is_digits(whole) && is_digits(fraction) {
+        let digit = |b: u8| u64::from(b - b'0');
+        let secs = whole.bytes().fold(0u64, |n, b| n.saturating_mul(10).saturating_add(digit(b)));
+        let nanos = fraction.bytes().chain(std::iter::repeat(b'0')).take(9).fold(0, |n, b| n * 10 + digit(b));
+        let timeout = if secs >= DAY {
+            Duration::from_secs(DAY)
+        } else {
+            Duration::from_nanos(nanos) + Duration::from_secs(secs)
+        };
+        if !timeout.is_zero() {
+            return Ok(timeout);
+        }
     }
+    Err(usage(format!("--timeout must be a positive number of seconds, not '{text}'")))
 }
 
 /// The environment variable `name`, which must be set and not empty.
