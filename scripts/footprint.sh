@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Measures cctoken's embedded footprint (issue 5) and prints it as the README's table:
+#  - the stripped size of examples/fetch_token built in the `min` profile (Cargo.toml), with the
+#    default features and without webpki-roots, next to examples/bare_fetch (the same fetch written
+#    straight against ureq, rustls/ring, miniserde and base64: the yardstick);
+#  - the normal-dependency crate count of each feature set;
+#  - the peak RSS (GNU time's "Maximum resident set size") of one HTTPS fetch against a loopback
+#    token server with a test CA (examples/token_server), the largest of $RUNS runs.
+#
+#   bash scripts/footprint.sh           # measure and print
+#   bash scripts/footprint.sh --check   # also exit 1 if a goal is missed
+#
+# Loopback only; needs cargo and /usr/bin/time (Debian: apt-get install time). Honours
+# CARGO_TARGET_DIR. Sizes depend on the toolchain (rustc --version is printed) and the host target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+check=false
+[[ ${1:-} == --check ]] && check=true
+RUNS=${RUNS:-5}
+export CARGO_TERM_COLOR=never
+
+[[ -x /usr/bin/time ]] || { echo "footprint.sh: needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
+
+target_dir=${CARGO_TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps | sed 's/.*"target_directory":"\([^"]*\)".*/\1/')}
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+    [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Goals from issue 5.
+GOAL_SIZE_DEFAULT=$((1600 * 1024)) GOAL_SIZE_NO_ROOTS=$((1500 * 1024))
+GOAL_CRATES_DEFAULT=30 GOAL_CRATES_NO_ROOTS=29 GOAL_RSS_KIB=3000
+missed=0
+
+kib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1024 }' | group; }
+group() { sed -e ':a' -e 's/\B[0-9]\{3\}\>/,&/' -e 'ta'; } # 1234567.8 -> 1,234,567.8
+goal() { # value goal: sets $verdict
+    if (($1 <= $2)); then verdict=ok; else verdict=MISSED; missed=1; fi
+}
+
+crates() { cargo tree "$@" -e normal --prefix none | sed 's/ (\*)//' | sort -u | wc -l; }
+
+# Build: (label, cargo feature flags). Each build's binaries are copied away, since the next
+# build overwrites target/min/examples.
+build() { # name flags...
+    local name=$1
+    shift
+    echo "building fetch_token and bare_fetch (profile min $*)..." >&2
+    cargo build --quiet --profile min "$@" --example fetch_token --example bare_fetch --example token_server
+    mkdir -p "$work/$name"
+    cp "$target_dir/min/examples/fetch_token" "$target_dir/min/examples/bare_fetch" \
+        "$target_dir/min/examples/token_server" "$work/$name/"
+}
+
+# Peak RSS in KiB of `program args...` fetching one token; the largest of $RUNS runs.
+peak_rss() {
+    local peak=0 rss out
+    for _ in $(seq "$RUNS"); do
+        out=$(CLIENT_ID=footprint CLIENT_SECRET=footprint-secret \
+            /usr/bin/time -v -o "$work/time.txt" "$@")
+        [[ $out == footprint-token ]] || { echo "footprint.sh: fetch failed: $*" >&2; cat "$work/time.txt" >&2; exit 1; }
+        rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time.txt")
+        ((rss > peak)) && peak=$rss
+    done
+    echo "$peak"
+}
+
+start_server() { # dir-with-token_server
+    mkfifo "$work/server.in"
+    "$1/token_server" "$work" <"$work/server.in" >"$work/server.out" &
+    server_pid=$!
+    exec 3>"$work/server.in" # holds the server's stdin open; closing it stops the server
+    for _ in $(seq 100); do
+        [[ $(wc -l <"$work/server.out") -ge 2 ]] && break
+        sleep 0.1
+    done
+    url=$(sed -n 1p "$work/server.out")
+    ca=$(sed -n 2p "$work/server.out")
+    [[ -n $url && -f $ca ]] || { echo "footprint.sh: token_server did not start" >&2; exit 1; }
+}
+
+stop_server() {
+    exec 3>&-
+    wait "$server_pid" || true
+    server_pid=
+    rm -f "$work/server.in"
+}
+
+build default
+build no-roots --no-default-features
+
+start_server "$work/default"
+rss_default=$(peak_rss "$work/default/fetch_token" --url "$url" --auth basic --ca-file "$ca")
+rss_no_roots=$(peak_rss "$work/no-roots/fetch_token" --url "$url" --auth basic --ca-file "$ca")
+rss_bare_default=$(peak_rss "$work/default/bare_fetch" "$url" "$ca")
+rss_bare_no_roots=$(peak_rss "$work/no-roots/bare_fetch" "$url" "$ca")
+stop_server
+
+size() { stat -c %s "$1"; }
+size_default=$(size "$work/default/fetch_token")
+size_no_roots=$(size "$work/no-roots/fetch_token")
+size_bare_default=$(size "$work/default/bare_fetch")
+size_bare_no_roots=$(size "$work/no-roots/bare_fetch")
+crates_default=$(crates)
+crates_no_roots=$(crates --no-default-features)
+
+row() { # label size size-goal crates crates-goal rss rss-goal ("-": no goal)
+    local size_cell crates_cell rss_cell
+    size_cell="$(group <<<"$2") B = $(kib "$2") KiB"
+    if [[ $3 != - ]]; then goal "$2" "$3" && size_cell+=" (≤ $(group <<<$(($3 / 1024))) KiB: $verdict)"; fi
+    crates_cell=$4
+    if [[ $5 != - ]]; then goal "$4" "$5" && crates_cell+=" (≤ $5: $verdict)"; fi
+    rss_cell="$(group <<<"$6") KiB"
+    if [[ $7 != - ]]; then goal "$6" "$7" && rss_cell+=" (≤ $(group <<<"$7") KiB: $verdict)"; fi
+    echo "| $1 | $size_cell | $crates_cell | $rss_cell |"
+}
+
+echo
+echo "$(rustc --version), $(rustc -vV | sed -n 's/^host: //p'), profile min, stripped; peak RSS: largest of $RUNS runs"
+echo
+echo "| program | size | crates (normal deps) | peak RSS of one HTTPS fetch |"
+echo "| --- | --- | --- | --- |"
+row "fetch_token, default features" "$size_default" "$GOAL_SIZE_DEFAULT" "$crates_default" "$GOAL_CRATES_DEFAULT" "$rss_default" "$GOAL_RSS_KIB"
+row "fetch_token, \`--no-default-features\`" "$size_no_roots" "$GOAL_SIZE_NO_ROOTS" "$crates_no_roots" "$GOAL_CRATES_NO_ROOTS" "$rss_no_roots" "$GOAL_RSS_KIB"
+row "bare_fetch, default features" "$size_bare_default" - "$crates_default" - "$rss_bare_default" -
+row "bare_fetch, \`--no-default-features\`" "$size_bare_no_roots" - "$crates_no_roots" - "$rss_bare_no_roots" -
+echo
+echo "fetch_token minus bare_fetch: $(group <<<$((size_default - size_bare_default))) B with the default features," \
+    "$(group <<<$((size_no_roots - size_bare_no_roots))) B without webpki-roots"
+
+if $check && ((missed)); then
+    echo "footprint.sh: a goal was missed" >&2
+    exit 1
+fi
