@@ -6,6 +6,8 @@
 //! nothing here can hang a test.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod faults;
+
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
