@@ -17,7 +17,7 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use cctoken::{Config, Error, HttpResponse};
+use cctoken::{AccessToken, Config, Error, HttpResponse, Token};
 
 /// The client id the oracle's client sends.
 pub const ID: &str = "fuzz-client";
@@ -126,7 +126,11 @@ pub fn check_case(case: &Case) -> Kind {
             assert!(token.lifetime() <= Duration::from_secs(24 * 3600), "{:?}", token.lifetime());
             assert_eq!(token.issued_at(), now);
             assert_eq!(token.expires_at(), now + token.lifetime());
-            assert!(!format!("{token:?}").contains(value) || value.len() < 4, "Debug shows the token");
+            // Debug does not depend on the token's value (a plain `contains`
+            // would flag a token such as "access_t", a part of a field name).
+            let other = Token::new(AccessToken::new("other"), token.issued_at(), token.lifetime())
+                .with_scope(token.scope().map(str::to_owned));
+            assert_eq!(format!("{token:?}"), format!("{other:?}"), "Debug shows the token");
             return Kind::Token;
         }
         Err(err) => err,
