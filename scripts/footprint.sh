@@ -90,6 +90,52 @@ stop_server() {
     rm -f "$work/server.in"
 }
 
+# Where a fetch's resident memory is: /proc/self/smaps as the process exits (its peak, as nothing is
+# unmapped before), copied out by a tiny preloaded library built with cc (ring's build needs one).
+cat >"$work/rss_at_exit.c" <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+static void copy(const char *from, FILE *out) {
+    char buf[4096];
+    size_t n;
+    FILE *in = fopen(from, "r");
+    if (!in) return;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, out);
+    fclose(in);
+}
+__attribute__((destructor)) static void rss_at_exit(void) {
+    const char *path = getenv("RSS_AT_EXIT");
+    FILE *out = path ? fopen(path, "w") : NULL;
+    if (!out) return;
+    copy("/proc/self/smaps", out);
+    copy("/proc/self/status", out);
+    fclose(out);
+}
+EOF
+cc -shared -fPIC -O2 -o "$work/rss_at_exit.so" "$work/rss_at_exit.c"
+
+# "peak P KiB at exit: the binary B, shared libraries L, heap H, stack S, other anonymous A".
+rss_breakdown() { # program args...
+    CLIENT_ID=footprint CLIENT_SECRET=footprint-secret RSS_AT_EXIT="$work/smaps.txt" \
+        LD_PRELOAD="$work/rss_at_exit.so" "$@" >/dev/null
+    awk -v binary="$1" '
+        /^[0-9a-f]+-[0-9a-f]+ / { name = NF >= 6 ? $6 : ""; next }
+        /^Rss:/ {
+            if (name == binary) kind = "binary"
+            else if (name ~ /rss_at_exit/) kind = "ignored"
+            else if (name ~ /\.so/) kind = "libs"
+            else if (name == "[heap]") kind = "heap"
+            else if (name == "[stack]") kind = "stack"
+            else kind = "other"
+            kib[kind] += $2
+        }
+        /^VmHWM:/ { peak = $2 }
+        END {
+            printf "peak %d KiB at exit: the binary %d, shared libraries %d (file pages other processes share), heap %d, stack %d, other anonymous %d",
+                peak, kib["binary"], kib["libs"], kib["heap"], kib["stack"], kib["other"]
+        }' "$work/smaps.txt"
+}
+
 build default
 build no-roots --no-default-features
 
@@ -98,6 +144,8 @@ rss_default=$(peak_rss "$work/default/fetch_token" --url "$url" --auth basic --c
 rss_no_roots=$(peak_rss "$work/no-roots/fetch_token" --url "$url" --auth basic --ca-file "$ca")
 rss_bare_default=$(peak_rss "$work/default/bare_fetch" "$url" "$ca")
 rss_bare_no_roots=$(peak_rss "$work/no-roots/bare_fetch" "$url" "$ca")
+breakdown_default=$(rss_breakdown "$work/default/fetch_token" --url "$url" --auth basic --ca-file "$ca")
+breakdown_no_roots=$(rss_breakdown "$work/no-roots/fetch_token" --url "$url" --auth basic --ca-file "$ca")
 stop_server
 
 size() { stat -c %s "$1"; }
@@ -131,6 +179,10 @@ row "bare_fetch, \`--no-default-features\`" "$size_bare_no_roots" - "$crates_no_
 echo
 echo "fetch_token minus bare_fetch: $(group <<<$((size_default - size_bare_default))) B with the default features," \
     "$(group <<<$((size_no_roots - size_bare_no_roots))) B without webpki-roots"
+
+echo "Resident memory of fetch_token, KiB, one more fetch each:"
+echo "  default features: $(group <<<"$breakdown_default")"
+echo "  without webpki-roots: $(group <<<"$breakdown_no_roots")"
 
 if $check && ((missed)); then
     echo "footprint.sh: a goal was missed" >&2
