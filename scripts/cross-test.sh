@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Builds cctoken for 64-bit and 32-bit ARM Linux and runs the whole test suite (unit, integration,
+# doctests) there, under qemu user-mode emulation:
+#
+#   bash scripts/cross-test.sh                                # both targets
+#   bash scripts/cross-test.sh armv7-unknown-linux-gnueabihf  # one
+#   SIZES=1 bash scripts/cross-test.sh                        # also fetch_token's size, profile min
+#   SIZES=only bash scripts/cross-test.sh                     # only that (any target, the host's too)
+#
+# rustup cannot download targets on our machines, so std is built from source (-Zbuild-std) with
+# Debian's rustc-web, which ships std's sources (rust-web-src); Debian's cross gcc links and
+# qemu-user-static runs the tests. Missing Debian packages are installed (needs root or sudo).
+# Nothing here changes ordinary cargo use: the toolchain, linkers and runners are set in this
+# script's environment only, builds go to $CROSS_TARGET_DIR (default target/cross) and crates are
+# fetched into $CROSS_CARGO_HOME (default $CROSS_TARGET_DIR/cargo-home), so neither the rustup
+# toolchain's target directory nor its package cache lock is shared with this one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGETS=("$@")
+((${#TARGETS[@]})) || TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
+PACKAGES=(rustc-web cargo-web rust-web-src gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+    gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user-static)
+MSRV=1.85
+
+log() { echo "cross-test: $*" >&2; }
+die() { log "$*"; exit 1; }
+start=$SECONDS
+
+# 1. Debian packages.
+missing=()
+for package in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    log "packages installed after $((SECONDS - start)) s"
+fi
+
+# 2. Debian's toolchain, in this script's environment only.
+export PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
+export CARGO_TERM_COLOR=never
+export CARGO_TARGET_DIR=${CROSS_TARGET_DIR:-$PWD/target/cross}
+export CARGO_HOME=${CROSS_CARGO_HOME:-$CARGO_TARGET_DIR/cargo-home}
+unset RUSTFLAGS RUSTDOCFLAGS CARGO_BUILD_TARGET
+cargo=/usr/bin/cargo
+
+version() { sed -n 's/^[a-z]* \([0-9]*\.[0-9]*\).*/\1/p'; }
+older() { [[ $(printf '%s\n%s\n' "$1" "$2" | sort -V | head -1) == "$1" && $1 != "$2" ]]; }
+rustc_version=$("$RUSTC" --version | version)
+older "$rustc_version" "$MSRV" && die "Debian's rustc is $rustc_version, older than cctoken's MSRV $MSRV"
+log "$("$RUSTC" --version), $("$cargo" --version); target dir $CARGO_TARGET_DIR"
+# Cargo.lock version 4 needs cargo 1.78; a dependency that needs a newer rustc than Debian's stops
+# the build below with its rust-version.
+"$cargo" metadata --locked --format-version 1 >/dev/null ||
+    die "Debian's cargo cannot use Cargo.lock as it is (lock file version?)"
+[[ -d $("$RUSTC" --print sysroot)/lib/rustlib/src/rust/library ]] ||
+    die "no std sources under $("$RUSTC" --print sysroot)/lib/rustlib/src/rust (package rust-web-src)"
+
+export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /usr/aarch64-linux-gnu"
+export CC_armv7_unknown_linux_gnueabihf=arm-linux-gnueabihf-gcc
+export CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_LINKER=arm-linux-gnueabihf-gcc
+export CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_RUNNER="qemu-arm-static -L /usr/arm-linux-gnueabihf"
+
+# 3. Build and test each target. CCTOKEN_TEST_TARGET tells the tests that run the fetch_token example
+# (tests/cli.rs, tests/hostile.rs) to run it through cargo's runner for that target, as the tests
+# themselves are run, and not to rebuild it (which would build it for the host).
+runner_var() { echo "CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$1")_RUNNER"; }
+elf_machine() { LC_ALL=C readelf -h "$1" | sed -n 's/^ *Machine: *//p'; }
+expected_machine() { case $1 in aarch64-*) echo AArch64 ;; arm*) echo ARM ;; *) echo "?" ;; esac; }
+# "unit U, integration I, doc D passed; N ignored" from cargo test's log.
+count_tests() {
+    awk '/Running unittests/ { kind = "unit" } /Running tests\// { kind = "integration" } /Doc-tests/ { kind = "doc" }
+        /^test result: ok\./ { n[kind] += $4; ignored += $8 }
+        END { printf "unit %d, integration %d, doc %d passed (%d in all); %d ignored",
+              n["unit"], n["integration"], n["doc"], n["unit"] + n["integration"] + n["doc"], ignored }' "$1"
+}
+summary=()
+mkdir -p "$CARGO_TARGET_DIR"
+for target in "${TARGETS[@]}"; do
+    if [[ ${SIZES:-} != only ]]; then
+        runner=$(runner_var "$target")
+        [[ -n ${!runner:-} ]] || die "no qemu runner for $target in this script"
+        export CCTOKEN_TEST_TARGET=$target
+        log "$target: cargo test (std built from source on the first run)"
+        t0=$SECONDS
+        out=$CARGO_TARGET_DIR/test-$target.log
+        if ! "$cargo" test --locked -Zbuild-std --target "$target" 2>&1 | tee "$out"; then
+            die "$target: tests failed (log: $out)"
+        fi
+        # A test that rebuilt an example without --target would have put a host binary here and
+        # tested that instead.
+        example=$CARGO_TARGET_DIR/$target/debug/examples/fetch_token
+        [[ $(elf_machine "$example") == $(expected_machine "$target") ]] ||
+            die "$target: $example is not a $target binary: a test rebuilt it for the host and ran that"
+        summary+=("$target: $(count_tests "$out"), in $((SECONDS - t0)) s")
+    fi
+    if [[ -n ${SIZES:-} ]]; then
+        # panic = "abort" needs std's panic_abort built too. Unlike a rustup target's prebuilt std,
+        # std is built in this profile as well.
+        log "$target: fetch_token in profile min"
+        for features in default-features no-default-features; do
+            flags=()
+            [[ $features == no-default-features ]] && flags=(--no-default-features)
+            "$cargo" build --locked --quiet -Zbuild-std=std,panic_abort --target "$target" --profile min \
+                --example fetch_token "${flags[@]}"
+            bytes=$(stat -c %s "$CARGO_TARGET_DIR/$target/min/examples/fetch_token")
+            summary+=("$target: fetch_token ($features), profile min, stripped: $bytes B = $(
+                awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1024 }') KiB")
+        done
+    fi
+done
+printf '%s\n' "${summary[@]}"
+log "done in $((SECONDS - start)) s"
