@@ -5,8 +5,7 @@ mod support;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -17,41 +16,6 @@ const ID: &str = "device-7";
 /// different `Authorization` headers for it.
 const SECRET: &str = "s3cr3t+/=";
 const TOKEN: &str = "eyJ0eXAi.tok3n.Zm9v";
-
-/// The `fetch_token` binary, next to this test's own executable:
-/// `<target>/debug/deps/cli-xxxx` → `<target>/debug/examples/fetch_token`.
-///
-/// `cargo test` builds the examples before running tests, but
-/// `cargo test --test cli` does not and would run a stale binary, so the
-/// example is built here once per run (a no-op when it is up to date).
-fn binary() -> &'static PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current exe");
-        let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target profile dir");
-        let mut build = Command::new(env!("CARGO"));
-        build.args(["build", "--quiet", "--example", "fetch_token"]);
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        if let Some(target_dir) = profile_dir.parent() {
-            build.arg("--target-dir").arg(target_dir);
-        }
-        // Cargo sets these for the test process. Build scripts that watch them
-        // (ring's watches CARGO_PKG_NAME) would see a change and rebuild, and
-        // the next plain `cargo build` would rebuild again.
-        let set_by_cargo =
-            ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_TARGET_TMPDIR"];
-        for (name, _) in std::env::vars_os() {
-            if set_by_cargo.iter().any(|prefix| name.to_string_lossy().starts_with(prefix)) {
-                build.env_remove(name);
-            }
-        }
-        let status = build.status().expect("run cargo build");
-        assert!(status.success(), "cargo build --example fetch_token failed");
-        profile_dir.join("examples").join(format!("fetch_token{}", std::env::consts::EXE_SUFFIX))
-    })
-}
 
 /// What one run of `fetch_token` did.
 #[derive(Debug)]
@@ -66,7 +30,7 @@ struct Run {
 /// stderr, and on failure an empty stdout and one `fetch_token: ` line on
 /// stderr.
 fn run_with_env(env: &[(&str, &str)], args: &[&str]) -> Run {
-    let mut command = Command::new(binary());
+    let mut command = support::target_command(support::fetch_token_binary());
     command.env_clear().envs(env.iter().copied()).args(args);
     check(command.output().expect("run fetch_token"))
 }
@@ -271,7 +235,7 @@ fn bad_timeouts_are_usage_errors() {
 #[test]
 fn non_utf8_arguments_are_usage_errors() {
     use std::os::unix::ffi::OsStrExt;
-    let output = Command::new(binary())
+    let output = support::target_command(support::fetch_token_binary())
         .env_clear()
         .envs([("CLIENT_ID", ID), ("CLIENT_SECRET", SECRET)])
         .args(["--url", "https://auth.example.com/token", "--auth", "basic", "--scope"])
@@ -349,7 +313,7 @@ fn a_server_that_never_answers_times_out() {
     // The kernel completes the connection into the backlog; nobody ever reads or answers.
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://127.0.0.1:{}/token", listener.local_addr().expect("addr").port());
-    binary(); // built before the clock starts
+    support::fetch_token_binary(); // built before the clock starts
     let start = Instant::now();
     let stderr = fails(run(&["--url", &url, "--auth", "basic", "--timeout", "0.5"]), 1);
     let elapsed = start.elapsed();

@@ -170,9 +170,12 @@ fn transport_errors_hide_the_credentials() {
     let silent = Silent::start();
     let refused = format!("http://127.0.0.1:{}", refused_port());
     let short = Duration::from_millis(300);
+    // Another CA than the server's: roots even without the webpki-roots feature.
+    let other_ca = TestPki::new().ca_pem;
     for base in [untrusted.url_localhost(""), silent.url(""), refused] {
         for config in configs(&base) {
-            let err = Client::new(config.timeout(short)).expect("valid config").fetch().unwrap_err();
+            let config = config.timeout(short).add_root_pem(other_ca.clone());
+            let err = Client::new(config).expect("valid config").fetch().unwrap_err();
             assert!(matches!(err, Error::Tls(_) | Error::Timeout | Error::Transport(_)), "{err:?}");
             assert_clean(&format!("error from {base}"), &error_texts(&err));
         }

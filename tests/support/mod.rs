@@ -10,8 +10,9 @@ pub mod faults;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -308,4 +309,71 @@ impl Drop for Silent {
 pub fn refused_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     listener.local_addr().expect("local addr").port()
+}
+
+/// The command that runs binaries built for the target under test, when the
+/// tests were cross-compiled: `CCTOKEN_TEST_TARGET` names the target
+/// (`scripts/cross-test.sh` and `Cross.toml` set it), and cargo's runner for
+/// it, `CARGO_TARGET_<TRIPLE>_RUNNER` (qemu), is the command. `None` natively.
+pub fn test_runner() -> Option<Vec<String>> {
+    let target = std::env::var("CCTOKEN_TEST_TARGET").ok()?;
+    let var = format!("CARGO_TARGET_{}_RUNNER", target.to_uppercase().replace(['-', '.'], "_"));
+    let runner = std::env::var(&var).unwrap_or_default();
+    let words: Vec<String> = runner.split_whitespace().map(str::to_owned).collect();
+    assert!(!words.is_empty(), "CCTOKEN_TEST_TARGET is {target}, but {var} names no runner");
+    Some(words)
+}
+
+/// A command running `program`, a binary built for the target under test,
+/// through [`test_runner`] if there is one.
+pub fn target_command(program: &std::path::Path) -> std::process::Command {
+    match test_runner() {
+        Some(words) => {
+            let mut command = std::process::Command::new(&words[0]);
+            command.args(&words[1..]).arg(program);
+            command
+        }
+        None => std::process::Command::new(program),
+    }
+}
+
+/// The `fetch_token` example binary, next to the test's own executable:
+/// `<target>/debug/deps/cli-xxxx` → `<target>/debug/examples/fetch_token`.
+///
+/// `cargo test` builds the examples before running tests, but
+/// `cargo test --test cli` does not and would run a stale binary, so the
+/// example is built here once per run (a no-op when it is up to date).
+pub fn fetch_token_binary() -> &'static PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let exe = std::env::current_exe().expect("current exe");
+        let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target profile dir");
+        let path = profile_dir.join("examples").join(format!("fetch_token{}", std::env::consts::EXE_SUFFIX));
+        if test_runner().is_some() {
+            // Cross-compiled (scripts/cross-test.sh): `cargo test --target` built the example
+            // for the target; a plain `cargo build` here would overwrite it with a host binary.
+            return path;
+        }
+        let mut build = std::process::Command::new(env!("CARGO"));
+        build.args(["build", "--quiet", "--example", "fetch_token"]);
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        if let Some(target_dir) = profile_dir.parent() {
+            build.arg("--target-dir").arg(target_dir);
+        }
+        // Cargo sets these for the test process. Build scripts that watch them
+        // (ring's watches CARGO_PKG_NAME) would see a change and rebuild, and
+        // the next plain `cargo build` would rebuild again.
+        let set_by_cargo =
+            ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_TARGET_TMPDIR"];
+        for (name, _) in std::env::vars_os() {
+            if set_by_cargo.iter().any(|prefix| name.to_string_lossy().starts_with(prefix)) {
+                build.env_remove(name);
+            }
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "cargo build --example fetch_token failed");
+        path
+    })
 }
