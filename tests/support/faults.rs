@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use rustls::pki_types::PrivatePkcs8KeyDer;
 
-use super::{Recorded, TestPki};
+use super::{Recorded, TestPki, read_head};
 
 /// Connections served before the server stops accepting.
 pub const MAX_CONNECTIONS: usize = 16;
@@ -196,33 +196,6 @@ fn serve(mut stream: TcpStream, fault: &Fault, log: &Mutex<Vec<Recorded>>, stop:
         }
     }
     Ok(())
-}
-
-/// Reads a request head; returns it and the `Content-Length` of its body.
-fn read_head(stream: &mut TcpStream) -> io::Result<(Recorded, usize)> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if head.len() > 64 * 1024 || stream.read(&mut byte)? == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        head.push(byte[0]);
-    }
-    let text = String::from_utf8_lossy(&head).into_owned();
-    let mut lines = text.split("\r\n");
-    let mut start = lines.next().unwrap_or_default().split(' ');
-    let method = start.next().unwrap_or_default().to_owned();
-    let path = start.next().unwrap_or_default().to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let length = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    Ok((Recorded { method, path, headers, body: String::new() }, length))
 }
 
 /// A status line and headers, without a body: `head(200, &[..])` ends with

@@ -155,6 +155,16 @@ fn exchange(mut stream: impl Read + Write, handler: &Handler, log: &Mutex<Vec<Re
 }
 
 fn read_request(stream: &mut impl Read) -> io::Result<Recorded> {
+    let (mut request, length) = read_head(stream)?;
+    let mut body = vec![0; length.min(64 * 1024)];
+    stream.read_exact(&mut body)?;
+    request.body = String::from_utf8_lossy(&body).into_owned();
+    Ok(request)
+}
+
+/// Reads a request head (at most 64 KiB); returns it, with an empty body,
+/// and the `Content-Length` of its body.
+pub(crate) fn read_head(stream: &mut impl Read) -> io::Result<(Recorded, usize)> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
@@ -177,9 +187,7 @@ fn read_request(stream: &mut impl Read) -> io::Result<Recorded> {
         .find(|(n, _)| n == "content-length")
         .and_then(|(_, v)| v.parse::<usize>().ok())
         .unwrap_or(0);
-    let mut body = vec![0; length.min(64 * 1024)];
-    stream.read_exact(&mut body)?;
-    Ok(Recorded { method, path, headers, body: String::from_utf8_lossy(&body).into_owned() })
+    Ok((Recorded { method, path, headers, body: String::new() }, length))
 }
 
 /// A complete HTTP/1.1 response with `Content-Length` and `Connection: close`.
