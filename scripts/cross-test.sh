@@ -91,7 +91,11 @@ for target in "${TARGETS[@]}"; do
         log "$target: cargo test (std built from source on the first run)"
         t0=$SECONDS
         out=$CARGO_TARGET_DIR/test-$target.log
-        if ! "$cargo" test --locked -Zbuild-std --target "$target" 2>&1 | tee "$out"; then
+        # One test at a time: qemu-user can deadlock a child between fork and exec when other guest
+        # threads are busy (seen once here: a fetch_token spawn hung for 15 minutes), and a bound
+        # on the whole run, so that a hang fails the script instead of running forever.
+        if ! RUST_TEST_THREADS=1 timeout "${CROSS_TEST_TIMEOUT:-1800}" \
+            "$cargo" test --locked -Zbuild-std --target "$target" 2>&1 | tee "$out"; then
             die "$target: tests failed (log: $out)"
         fi
         # A test that rebuilt an example without --target would have put a host binary here and
