@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::request::TokenRequest;
 use crate::response::HttpResponse;
 use crate::token::Token;
 use crate::transport;
@@ -28,6 +29,8 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 #[derive(Debug)]
 pub struct Client {
     config: Config,
+    /// Built and checked once, in `new`: the configuration cannot change.
+    request: TokenRequest,
     agent: ureq::Agent,
 }
 
@@ -35,14 +38,14 @@ impl Client {
     /// Checks `config` (URL policy, control characters, timeouts between
     /// zero and a day, CA files) and prepares the HTTP agent. Sends nothing.
     pub fn new(config: Config) -> Result<Client, Error> {
-        config.request()?;
+        let request = config.request()?;
         for (what, timeout) in [("timeout", config.timeout), ("connect timeout", config.connect_timeout)] {
             if timeout.is_zero() || timeout > MAX_TIMEOUT {
                 return Err(Error::config(format!("the {what} must be more than zero and at most a day")));
             }
         }
         let agent = transport::agent(&config)?;
-        Ok(Client { config, agent })
+        Ok(Client { config, request, agent })
     }
 
     /// Requests a new token, blocking for at most [`Config::timeout`].
@@ -50,9 +53,8 @@ impl Client {
     /// The token's lifetime counts from the moment the request was sent, the
     /// earliest the server could have issued it, so it is never overestimated.
     pub fn fetch(&self) -> Result<Token, Error> {
-        let request = self.config.request()?;
         let sent_at = Instant::now();
-        let received = transport::send(&self.agent, &self.config, &request)?;
+        let received = transport::send(&self.agent, &self.config, &self.request)?;
         let response = HttpResponse {
             status: received.status,
             content_type: received.content_type.as_deref(),
