@@ -94,18 +94,6 @@ fn assert_no_secret(what: &str, text: &str) {
     }
 }
 
-/// `Display`, `Debug`, alternate `Debug`, and the same for every source.
-fn error_texts(err: &Error) -> Vec<String> {
-    let mut texts = vec![err.to_string(), format!("{err:?}"), format!("{err:#?}")];
-    let mut source = std::error::Error::source(err);
-    while let Some(e) = source {
-        texts.push(format!("{e:?}"));
-        texts.push(e.to_string());
-        source = e.source();
-    }
-    texts
-}
-
 /// Checks a library result against `want`; returns the error's message.
 fn assert_lib(name: &str, result: Result<Token, Error>, want: Want) -> Option<String> {
     let err = match (result, want) {
@@ -137,7 +125,7 @@ fn assert_lib(name: &str, result: Result<Token, Error>, want: Want) -> Option<St
     let line = err.to_string();
     assert!(!line.chars().any(char::is_control), "{name}: not one clean line: {line:?}");
     assert!(line.chars().count() <= MAX_LINE, "{name}: {} chars: {line}", line.chars().count());
-    for text in error_texts(&err) {
+    for text in support::error_texts(&err) {
         assert_no_secret(name, &text);
     }
     Some(line)

@@ -38,18 +38,6 @@ fn debug(value: &impl Debug) -> String {
     format!("{value:?}")
 }
 
-/// `Debug`, alternate `Debug`, `Display`, and the same for every source.
-fn error_texts(err: &Error) -> Vec<String> {
-    let mut texts = vec![format!("{err:?}"), format!("{err:#?}"), err.to_string()];
-    let mut source = std::error::Error::source(err);
-    while let Some(e) = source {
-        texts.push(format!("{e:?}"));
-        texts.push(e.to_string());
-        source = e.source();
-    }
-    texts
-}
-
 fn configs(url: &str) -> Vec<Config> {
     vec![
         Config::client_secret_basic(url, ID, SECRET).scope("a").param("audience", "x"),
@@ -113,7 +101,7 @@ fn errors_from_server_answers_hide_the_credentials() {
         let server = Server::http(move |_| answer.clone());
         for config in configs(&server.url("")) {
             let err = Client::new(config).expect("valid config").fetch().unwrap_err();
-            assert_clean(&format!("error for {shown:.80?}"), &error_texts(&err));
+            assert_clean(&format!("error for {shown:.80?}"), &support::error_texts(&err));
         }
     }
 }
@@ -130,7 +118,7 @@ fn an_echoed_secret_in_an_oauth_description_is_redacted() {
     let Error::OAuth { oauth, .. } = &err else { panic!("{err:?}") };
     assert_eq!(oauth.description(), Some("bad scope for secret [redacted]"));
     let basic = basic_on_the_wire();
-    for text in error_texts(&err) {
+    for text in support::error_texts(&err) {
         assert!(!text.contains(SECRET), "{text}");
         assert!(!text.contains(&basic), "{text}");
         assert!(!text.contains(TOKEN), "{text}");
@@ -155,7 +143,7 @@ fn a_cache_after_failures_hides_the_credentials() {
         for later in [2, 3, 3600] {
             match cache.token_at(start + Duration::from_secs(later)) {
                 Ok(token) => assert_clean("Token from a cache", &[debug(token)]),
-                Err(err) => assert_clean("error from a cache", &error_texts(&err)),
+                Err(err) => assert_clean("error from a cache", &support::error_texts(&err)),
             }
             assert_clean("TokenCache after a failure", &[debug(&cache), format!("{cache:#?}")]);
         }
@@ -177,7 +165,7 @@ fn transport_errors_hide_the_credentials() {
             let config = config.timeout(short).add_root_pem(other_ca.clone());
             let err = Client::new(config).expect("valid config").fetch().unwrap_err();
             assert!(matches!(err, Error::Tls(_) | Error::Timeout | Error::Transport(_)), "{err:?}");
-            assert_clean(&format!("error from {base}"), &error_texts(&err));
+            assert_clean(&format!("error from {base}"), &support::error_texts(&err));
         }
     }
 }
@@ -195,6 +183,6 @@ fn config_errors_never_quote_the_bad_value() {
     for config in bad {
         let err = Client::new(config).unwrap_err();
         assert!(matches!(err, Error::Config(_)), "{err:?}");
-        assert_clean("Config error", &error_texts(&err));
+        assert_clean("Config error", &support::error_texts(&err));
     }
 }

@@ -15,8 +15,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rustls::pki_types::PrivatePkcs8KeyDer;
-
 use super::{Recorded, TestPki, read_head};
 
 /// Connections served before the server stops accepting.
@@ -325,22 +323,9 @@ impl TestPki {
     /// A CA and a server certificate for `localhost` and 127.0.0.1 that
     /// expired in 2001 (valid from 2000-01-01 to 2001-01-01).
     pub fn expired() -> TestPki {
-        let ca_key = rcgen::KeyPair::generate().expect("CA key");
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "cctoken expired test CA");
-        let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
-
-        let key = rcgen::KeyPair::generate().expect("server key");
-        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .expect("server params");
-        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2001, 1, 1);
-        let cert = params.signed_by(&key, &ca, &ca_key).expect("server certificate");
-        TestPki {
-            ca_pem: ca.pem(),
-            server_chain: vec![cert.der().clone()],
-            server_key: PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
-        }
+        TestPki::issue(&["localhost", "127.0.0.1"], |params| {
+            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        })
     }
 }

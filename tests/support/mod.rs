@@ -223,6 +223,12 @@ impl TestPki {
 
     /// A CA and a server certificate for these DNS names or IP addresses.
     pub fn for_names(names: &[&str]) -> TestPki {
+        TestPki::issue(names, |_| {})
+    }
+
+    /// A fresh CA, and a server certificate it signed for `names` after
+    /// `adjust` changed its parameters (validity, say).
+    pub fn issue(names: &[&str], adjust: impl FnOnce(&mut rcgen::CertificateParams)) -> TestPki {
         let ca_key = rcgen::KeyPair::generate().expect("CA key");
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -231,7 +237,8 @@ impl TestPki {
 
         let key = rcgen::KeyPair::generate().expect("server key");
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let params = rcgen::CertificateParams::new(names).expect("server params");
+        let mut params = rcgen::CertificateParams::new(names).expect("server params");
+        adjust(&mut params);
         let cert = params.signed_by(&key, &ca, &ca_key).expect("server certificate");
         TestPki {
             ca_pem: ca.pem(),
@@ -239,6 +246,19 @@ impl TestPki {
             server_key: PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
         }
     }
+}
+
+/// `Display`, `Debug`, alternate `Debug`, and the same for every source of
+/// `err`: every text in which a secret could leak.
+pub fn error_texts(err: &cctoken::Error) -> Vec<String> {
+    let mut texts = vec![err.to_string(), format!("{err:?}"), format!("{err:#?}")];
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        texts.push(format!("{e:?}"));
+        texts.push(e.to_string());
+        source = e.source();
+    }
+    texts
 }
 
 /// A loopback listener that accepts TCP connections and never answers: each
