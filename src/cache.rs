@@ -111,10 +111,8 @@ impl<F: Fetch> TokenCache<F> {
 
     /// What a call at `now` would do.
     pub fn decide(&self, now: Instant) -> Decision {
-        if let Some(c) = &self.cached {
-            if now < c.refresh_at {
-                return Decision::Fresh;
-            }
+        if self.cached_at(now).is_some() {
+            return Decision::Fresh;
         }
         match &self.gate {
             Some(gate) if now < gate.until => Decision::Wait(gate.until),
@@ -256,11 +254,6 @@ impl<F: Fetch> TokenCache<F> {
     /// The fetcher.
     pub fn fetcher(&self) -> &F {
         &self.fetcher
-    }
-
-    /// The fetcher, mutably (a simulation may need to reach into it).
-    pub fn fetcher_mut(&mut self) -> &mut F {
-        &mut self.fetcher
     }
 }
 
