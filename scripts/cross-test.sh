@@ -8,58 +8,28 @@
 #   SIZES=only bash scripts/cross-test.sh                     # only that (any target, the host's too)
 #
 # rustup cannot download targets on our machines, so std is built from source (-Zbuild-std) with
-# Debian's rustc-web, which ships std's sources (rust-web-src); Debian's cross gcc links and
-# qemu-user-static runs the tests. Missing Debian packages are installed (needs root or sudo).
-# Nothing here changes ordinary cargo use: the toolchain, linkers and runners are set in this
-# script's environment only, builds go to $CROSS_TARGET_DIR (default target/cross) and crates are
-# fetched into $CROSS_CARGO_HOME (default $CROSS_TARGET_DIR/cargo-home), so neither the rustup
-# toolchain's target directory nor its package cache lock is shared with this one.
+# Debian's rustc-web (scripts/debian-rust.sh); Debian's cross gcc links and qemu-user-static runs the
+# tests. Missing Debian packages are installed (needs root or sudo). Nothing here changes ordinary
+# cargo use: the toolchain, linkers and runners are set in this script's environment only, and
+# builds go to $CROSS_TARGET_DIR (default target/cross) with their own CARGO_HOME there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGETS=("$@")
 ((${#TARGETS[@]})) || TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
-PACKAGES=(rustc-web cargo-web rust-web-src gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-    gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user-static)
-MSRV=1.85
+PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
+    qemu-user-static)
 
 log() { echo "cross-test: $*" >&2; }
 die() { log "$*"; exit 1; }
 start=$SECONDS
+source scripts/debian-rust.sh
 
 # 1. Debian packages.
-missing=()
-for package in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if ((${#missing[@]})); then
-    log "installing ${missing[*]}"
-    sudo=()
-    ((EUID == 0)) || sudo=(sudo)
-    "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    log "packages installed after $((SECONDS - start)) s"
-fi
+ensure_packages "${DEBIAN_RUST_PACKAGES[@]}" "${PACKAGES[@]}"
 
 # 2. Debian's toolchain, in this script's environment only.
-export PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
-export CARGO_TERM_COLOR=never
-export CARGO_TARGET_DIR=${CROSS_TARGET_DIR:-$PWD/target/cross}
-export CARGO_HOME=${CROSS_CARGO_HOME:-$CARGO_TARGET_DIR/cargo-home}
-unset RUSTFLAGS RUSTDOCFLAGS CARGO_BUILD_TARGET
-cargo=/usr/bin/cargo
-
-version() { sed -n 's/^[a-z]* \([0-9]*\.[0-9]*\).*/\1/p'; }
-older() { [[ $(printf '%s\n%s\n' "$1" "$2" | sort -V | head -1) == "$1" && $1 != "$2" ]]; }
-rustc_version=$("$RUSTC" --version | version)
-older "$rustc_version" "$MSRV" && die "Debian's rustc is $rustc_version, older than cctoken's MSRV $MSRV"
-log "$("$RUSTC" --version), $("$cargo" --version); target dir $CARGO_TARGET_DIR"
-# Cargo.lock version 4 needs cargo 1.78; a dependency that needs a newer rustc than Debian's stops
-# the build below with its rust-version.
-"$cargo" metadata --locked --format-version 1 >/dev/null ||
-    die "Debian's cargo cannot use Cargo.lock as it is (lock file version?)"
-[[ -d $("$RUSTC" --print sysroot)/lib/rustlib/src/rust/library ]] ||
-    die "no std sources under $("$RUSTC" --print sysroot)/lib/rustlib/src/rust (package rust-web-src)"
+use_debian_rust
 
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
@@ -82,7 +52,6 @@ count_tests() {
               n["unit"], n["integration"], n["doc"], n["unit"] + n["integration"] + n["doc"], ignored }' "$1"
 }
 summary=()
-mkdir -p "$CARGO_TARGET_DIR"
 for target in "${TARGETS[@]}"; do
     if [[ ${SIZES:-} != only ]]; then
         runner=$(runner_var "$target")
