@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Measures cctoken's embedded footprint (issue 5) and prints it as the README's table:
 #  - the stripped size of examples/fetch_token built in the `min` profile (Cargo.toml), with the
-#    default features and without webpki-roots, next to examples/bare_fetch (the same fetch written
-#    straight against ureq, rustls/ring, miniserde and base64: the yardstick);
+#    default features and without webpki-roots: as an ordinary build (glibc, linked dynamically)
+#    and statically linked with musl; next to examples/bare_fetch (the same fetch written straight
+#    against ureq, rustls/ring, miniserde and base64: the yardstick);
 #  - the normal-dependency crate count of each feature set;
 #  - the peak RSS (GNU time's "Maximum resident set size") of one HTTPS fetch against a loopback
 #    token server with a test CA (examples/token_server), the largest of $RUNS runs.
@@ -10,8 +11,11 @@
 #   bash scripts/footprint.sh           # measure and print
 #   bash scripts/footprint.sh --check   # also exit 1 if a goal is missed
 #
-# Loopback only; needs cargo and /usr/bin/time (Debian: apt-get install time). Honours
-# CARGO_TARGET_DIR. Sizes depend on the toolchain (rustc --version is printed) and the host target.
+# Loopback only. The ordinary builds use the cargo on PATH and honour CARGO_TARGET_DIR. The musl
+# builds build std from source with Debian's rustc-web (as scripts/cross-test.sh does, in the same
+# target directory), link with musl-gcc (musl-tools) and take Rust's unwinder from LLVM
+# (libunwind-14-dev); missing Debian packages, these and GNU time, are installed (needs root or
+# sudo). Sizes depend on the toolchain (both rustc versions are printed) and the host target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +24,10 @@ check=false
 RUNS=${RUNS:-5}
 export CARGO_TERM_COLOR=never
 
-[[ -x /usr/bin/time ]] || { echo "footprint.sh: needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
+log() { echo "footprint.sh: $*" >&2; }
+die() { log "$*"; exit 1; }
+source scripts/debian-rust.sh
+ensure_packages time musl-tools libunwind-14-dev "${DEBIAN_RUST_PACKAGES[@]}"
 
 target_dir=${CARGO_TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps | sed 's/.*"target_directory":"\([^"]*\)".*/\1/')}
 work=$(mktemp -d)
@@ -49,11 +56,34 @@ crates() { cargo tree "$@" -e normal --prefix none | sed 's/ (\*)//' | sort -u |
 build() { # name flags...
     local name=$1
     shift
-    echo "building fetch_token and bare_fetch (profile min $*)..." >&2
+    log "building fetch_token and bare_fetch (profile min $*)"
     cargo build --quiet --profile min "$@" --example fetch_token --example bare_fetch --example token_server
     mkdir -p "$work/$name"
     cp "$target_dir/min/examples/fetch_token" "$target_dir/min/examples/bare_fetch" \
         "$target_dir/min/examples/token_server" "$work/$name/"
+}
+
+# The same fetch_token, statically linked with musl: no C library or loader to map at run time.
+# musl-gcc's specs cannot link a static PIE (the result would still ask for /lib/ld-musl-*.so.1),
+# so it is a classic static executable (relocation-model=static). Rust's std for musl links LLVM's
+# libunwind, which rustup's musl targets carry and Debian's libunwind-14-dev provides here (gcc's
+# libgcc_eh needs glibc's _dl_find_object).
+musl_target=$(uname -m)-unknown-linux-musl
+build_musl() { # name flags...
+    local name=$1
+    shift
+    log "building fetch_token for $musl_target (profile min $*)"
+    mkdir -p "$work/unwind" "$work/$name"
+    ln -sf /usr/lib/llvm-14/lib/libunwind.a "$work/unwind/"
+    (
+        use_debian_rust
+        target_var=$(tr 'a-z-' 'A-Z_' <<<"$musl_target")
+        export "CC_${musl_target//-/_}=musl-gcc" "CARGO_TARGET_${target_var}_LINKER=musl-gcc"
+        export "CARGO_TARGET_${target_var}_RUSTFLAGS=-C link-self-contained=no -C relocation-model=static -L $work/unwind"
+        "$cargo" build --locked --quiet -Zbuild-std=std,panic_abort --target "$musl_target" --profile min \
+            "$@" --example fetch_token
+        cp "$CARGO_TARGET_DIR/$musl_target/min/examples/fetch_token" "$work/$name/"
+    )
 }
 
 # Peak RSS in KiB of `program args...` fetching one token; the largest of $RUNS runs.
@@ -138,12 +168,16 @@ rss_breakdown() { # program args...
 
 build default
 build no-roots --no-default-features
+build_musl musl-default
+build_musl musl-no-roots --no-default-features
 
 start_server "$work/default"
 rss_default=$(peak_rss "$work/default/fetch_token" --url "$url" --auth basic --ca-file "$ca")
 rss_no_roots=$(peak_rss "$work/no-roots/fetch_token" --url "$url" --auth basic --ca-file "$ca")
 rss_bare_default=$(peak_rss "$work/default/bare_fetch" "$url" "$ca")
 rss_bare_no_roots=$(peak_rss "$work/no-roots/bare_fetch" "$url" "$ca")
+rss_musl_default=$(peak_rss "$work/musl-default/fetch_token" --url "$url" --auth basic --ca-file "$ca")
+rss_musl_no_roots=$(peak_rss "$work/musl-no-roots/fetch_token" --url "$url" --auth basic --ca-file "$ca")
 breakdown_default=$(rss_breakdown "$work/default/fetch_token" --url "$url" --auth basic --ca-file "$ca")
 breakdown_no_roots=$(rss_breakdown "$work/no-roots/fetch_token" --url "$url" --auth basic --ca-file "$ca")
 stop_server
@@ -153,6 +187,8 @@ size_default=$(size "$work/default/fetch_token")
 size_no_roots=$(size "$work/no-roots/fetch_token")
 size_bare_default=$(size "$work/default/bare_fetch")
 size_bare_no_roots=$(size "$work/no-roots/bare_fetch")
+size_musl_default=$(size "$work/musl-default/fetch_token")
+size_musl_no_roots=$(size "$work/musl-no-roots/fetch_token")
 crates_default=$(crates)
 crates_no_roots=$(crates --no-default-features)
 
@@ -169,18 +205,21 @@ row() { # label size size-goal crates crates-goal rss rss-goal ("-": no goal)
 
 echo
 echo "$(rustc --version), $(rustc -vV | sed -n 's/^host: //p'), profile min, stripped; peak RSS: largest of $RUNS runs"
+echo "musl: $(/usr/bin/rustc --version) (Debian), $musl_target, std built in the same profile"
 echo
 echo "| program | size | crates (normal deps) | peak RSS of one HTTPS fetch |"
 echo "| --- | --- | --- | --- |"
 row "fetch_token, default features" "$size_default" "$GOAL_SIZE_DEFAULT" "$crates_default" "$GOAL_CRATES_DEFAULT" "$rss_default" "$GOAL_RSS_KIB"
 row "fetch_token, \`--no-default-features\`" "$size_no_roots" "$GOAL_SIZE_NO_ROOTS" "$crates_no_roots" "$GOAL_CRATES_NO_ROOTS" "$rss_no_roots" "$GOAL_RSS_KIB"
+row "fetch_token, default features, static musl" "$size_musl_default" "$GOAL_SIZE_DEFAULT" "$crates_default" "$GOAL_CRATES_DEFAULT" "$rss_musl_default" "$GOAL_RSS_KIB"
+row "fetch_token, \`--no-default-features\`, static musl" "$size_musl_no_roots" "$GOAL_SIZE_NO_ROOTS" "$crates_no_roots" "$GOAL_CRATES_NO_ROOTS" "$rss_musl_no_roots" "$GOAL_RSS_KIB"
 row "bare_fetch, default features" "$size_bare_default" - "$crates_default" - "$rss_bare_default" -
 row "bare_fetch, \`--no-default-features\`" "$size_bare_no_roots" - "$crates_no_roots" - "$rss_bare_no_roots" -
 echo
 echo "fetch_token minus bare_fetch: $(group <<<$((size_default - size_bare_default))) B with the default features," \
     "$(group <<<$((size_no_roots - size_bare_no_roots))) B without webpki-roots"
 
-echo "Resident memory of fetch_token, KiB, one more fetch each:"
+echo "Resident memory of the dynamically linked fetch_token, KiB, one more fetch each:"
 echo "  default features: $(group <<<"$breakdown_default")"
 echo "  without webpki-roots: $(group <<<"$breakdown_no_roots")"
 
