@@ -69,17 +69,20 @@ fn main() -> ExitCode {
         Err(failure) => Err(failure),
     };
     match outcome {
-        // A closed stdout means the token was not delivered: that is a failure too.
-        Ok(output) => match writeln!(std::io::stdout(), "{output}") {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(Failure(1, format!("cannot write to stdout: {e}"))),
-        },
+        Ok(mut output) => {
+            output.push('\n');
+            // A closed stdout means the token was not delivered: that is a failure too.
+            match std::io::stdout().write_all(output.as_bytes()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(Failure(1, format!("cannot write to stdout: {e}"))),
+            }
+        }
         Err(failure) => fail(failure),
     }
 }
 
 fn fail(Failure(code, reason): Failure) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "fetch_token: {reason}");
+    let _ = std::io::stderr().write_all(format!("fetch_token: {reason}\n").as_bytes());
     ExitCode::from(code)
 }
 
@@ -92,29 +95,28 @@ fn parse_args(argv: impl Iterator<Item = OsString>) -> Result<Args, Failure> {
             Some(value) if !value.starts_with("--") => Ok(value),
             _ => Err(usage(format!("{flag} needs a value"))),
         };
-        match flag.as_str() {
+        let given_before = match flag.as_str() {
             "--help" | "-h" => {
                 args.help = true;
                 return Ok(args);
             }
-            "--url" => set_once(&mut args.url, value()?, &flag)?,
-            "--auth" => set_once(&mut args.auth, auth_style(&value()?)?, &flag)?,
-            "--scope" => args.scopes.push(value()?),
-            "--ca-file" => set_once(&mut args.ca_file, value()?, &flag)?,
-            "--timeout" => set_once(&mut args.timeout, seconds(&value()?)?, &flag)?,
+            "--url" => args.url.replace(value()?).is_some(),
+            "--auth" => args.auth.replace(auth_style(&value()?)?).is_some(),
+            "--scope" => {
+                args.scopes.push(value()?);
+                false
+            }
+            "--ca-file" => args.ca_file.replace(value()?).is_some(),
+            "--timeout" => args.timeout.replace(seconds(&value()?)?).is_some(),
             // Only flags are echoed: a stray argument might be a secret pasted in the wrong place.
             _ if flag.starts_with('-') => return Err(usage(format!("unknown flag '{flag}' (see --help)"))),
             _ => return Err(usage("unexpected argument: flags take the form --name VALUE (see --help)")),
+        };
+        if given_before {
+            return Err(usage(format!("{flag} given more than once")));
         }
     }
     Ok(args)
-}
-
-fn set_once<T>(slot: &mut Option<T>, value: T, flag: &str) -> Result<(), Failure> {
-    match slot.replace(value) {
-        None => Ok(()),
-        Some(_) => Err(usage(format!("{flag} given more than once"))),
-    }
 }
 
 fn auth_style(name: &str) -> Result<AuthStyle, Failure> {
@@ -153,12 +155,13 @@ fn seconds(text: &str) -> Result<Duration, Failure> {
 
 /// The environment variable `name`, which must be set and not empty.
 fn env(name: &str) -> Result<String, Failure> {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => Ok(value),
-        Ok(_) => Err(usage(format!("{name} is empty"))),
-        Err(std::env::VarError::NotPresent) => Err(usage(format!("{name} is not set"))),
-        Err(std::env::VarError::NotUnicode(_)) => Err(usage(format!("{name} is not valid UTF-8"))),
-    }
+    let problem = match std::env::var(name) {
+        Ok(value) if !value.is_empty() => return Ok(value),
+        Ok(_) => "is empty",
+        Err(std::env::VarError::NotPresent) => "is not set",
+        Err(std::env::VarError::NotUnicode(_)) => "is not valid UTF-8",
+    };
+    Err(usage(format!("{name} {problem}")))
 }
 
 /// Fetches the token `args` describe; the token's value on success.
@@ -166,10 +169,8 @@ fn fetch(args: Args) -> Result<String, Failure> {
     let url = args.url.ok_or_else(|| usage("--url is required (see --help)"))?;
     let style = args.auth.ok_or_else(|| usage("--auth is required (see --help)"))?;
     let (id, secret) = (env("CLIENT_ID")?, env("CLIENT_SECRET")?);
-    let mut config = match style {
-        AuthStyle::Post => Config::client_secret_post(&url, &id, secret),
-        style => Config::client_secret_basic(&url, &id, secret).auth_style(style),
-    };
+    // The constructor's style is replaced by the one asked for.
+    let mut config = Config::client_secret_basic(&url, &id, secret).auth_style(style);
     for scope in &args.scopes {
         config = config.scope(scope);
     }
@@ -186,7 +187,7 @@ fn fetch(args: Args) -> Result<String, Failure> {
             Error::CredentialsRejected { .. } => 3,
             _ => 1,
         };
-        Failure(code, e.to_string())
+        Failure(code, format!("{e}"))
     })?;
     Ok(token.access_token().secret().to_owned())
 }
