@@ -227,12 +227,27 @@ impl fmt::Display for OAuthError {
 /// Both the text and the secrets are first made one line ([`one_line`]), so
 /// a secret echoed with its whitespace changed (`a\nb` or `a  b` for the
 /// secret `a b`) is found too: [`sanitize`] would otherwise turn it back into
-/// the secret after redaction had missed it. The result is one line and not
-/// yet cut to length.
+/// the secret after redaction had missed it. The text is scanned once from
+/// the left; where several secrets start at the same place, the first in
+/// `secrets` is replaced. The result is one line; it is not yet cut to
+/// [`MAX_SERVER_TEXT`] characters, though a text far longer is cut short.
 pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
-    let mut out = one_line(text);
-    for secret in secrets.iter().map(|s| one_line(s)).filter(|s| s.chars().count() >= 4) {
-        out = out.replace(secret.as_str(), "[redacted]");
+    let secrets: Vec<String> =
+        secrets.iter().map(|s| one_line(s)).filter(|s| s.chars().count() >= 4).collect();
+    let text = one_line(text);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    // Past `4 * MAX_SERVER_TEXT` bytes, `out` holds more characters than
+    // `sanitize` keeps: stopping there changes nothing and bounds the work.
+    while !rest.is_empty() && out.len() <= 4 * MAX_SERVER_TEXT {
+        if let Some(after) = secrets.iter().find_map(|secret| rest.strip_prefix(secret.as_str())) {
+            out.push_str("[redacted]");
+            rest = after;
+        } else {
+            let mut chars = rest.chars();
+            out.extend(chars.next());
+            rest = chars.as_str();
+        }
     }
     out
 }
@@ -241,11 +256,12 @@ pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
 /// become spaces, runs of whitespace collapse, and the result is cut to
 /// [`MAX_SERVER_TEXT`] characters.
 pub(crate) fn sanitize(text: &str) -> String {
-    let line = one_line(text);
-    match line.char_indices().nth(MAX_SERVER_TEXT) {
-        Some((end, _)) => format!("{}…", &line[..end]),
-        None => line,
+    let mut line = one_line(text);
+    if let Some((end, _)) = line.char_indices().nth(MAX_SERVER_TEXT) {
+        line.truncate(end);
+        line.push('…');
     }
+    line
 }
 
 /// `text` with control characters turned into spaces, every run of
@@ -301,6 +317,15 @@ mod tests {
             assert_eq!(redacted, "bad secret [redacted], token [redacted]", "{echoed:?}");
             assert_eq!(sanitize(&redacted), redacted);
         }
+    }
+
+    #[test]
+    fn redacting_a_long_text_keeps_what_sanitize_keeps() {
+        let secrets = ["s3cr3t".to_owned()];
+        let (head, tail) = ("é".repeat(150), "x".repeat(100_000));
+        let redacted = redact(&format!("{head} s3cr3t {tail}"), &secrets);
+        assert!(redacted.len() < 1000, "{}", redacted.len());
+        assert_eq!(sanitize(&redacted), sanitize(&format!("{head} [redacted] {tail}")));
     }
 
     #[test]
