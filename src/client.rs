@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::error::Error;
 use crate::request::TokenRequest;
-use crate::response::HttpResponse;
 use crate::token::Token;
 use crate::transport;
 
@@ -55,13 +54,7 @@ impl Client {
     pub fn fetch(&self) -> Result<Token, Error> {
         let sent_at = Instant::now();
         let received = transport::send(&self.agent, &self.config, &self.request)?;
-        let response = HttpResponse {
-            status: received.status,
-            content_type: received.content_type.as_deref(),
-            retry_after: received.retry_after.as_deref(),
-            date: received.date.as_deref(),
-            body: &received.body,
-        };
+        let response = received.response();
         self.config.parse_response(&response, sent_at)
     }
 

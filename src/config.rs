@@ -29,7 +29,10 @@ pub const NFLEET_IDENTITY_URL: &str = "https://id.nfleet.fi";
 /// ```
 #[derive(Clone)]
 pub struct Config {
-    pub(crate) endpoint: Endpoint,
+    /// The token endpoint's URL.
+    pub(crate) url: String,
+    /// NFleet's identity GUID, part of `url`: checked when the request is built.
+    pub(crate) nfleet_identity: Option<String>,
     pub(crate) style: AuthStyle,
     pub(crate) client_id: String,
     pub(crate) client_secret: ClientSecret,
@@ -67,26 +70,11 @@ impl fmt::Debug for Config {
     }
 }
 
-/// Where the token endpoint is. NFleet's URL is built from a base and the
-/// identity GUID, which is checked when the request is built.
-#[derive(Debug, Clone)]
-pub(crate) enum Endpoint {
-    Url(String),
-    NFleet { identity: String, url: String },
-}
-
-impl Endpoint {
-    pub(crate) fn url(&self) -> &str {
-        match self {
-            Endpoint::Url(url) | Endpoint::NFleet { url, .. } => url,
-        }
-    }
-}
-
 impl Config {
-    fn new(endpoint: Endpoint, style: AuthStyle, id: &str, secret: ClientSecret) -> Self {
+    fn new(url: String, style: AuthStyle, id: &str, secret: ClientSecret) -> Self {
         Config {
-            endpoint,
+            url,
+            nfleet_identity: None,
             style,
             client_id: id.to_owned(),
             client_secret: secret,
@@ -124,8 +112,8 @@ impl Config {
     ) -> Self {
         let base = base_url.trim_end_matches('/');
         let url = format!("{base}/{identity_guid}/token");
-        let endpoint = Endpoint::NFleet { identity: identity_guid.to_owned(), url };
-        Self::new(endpoint, AuthStyle::BasicRaw, client_key, client_secret.into())
+        let config = Self::new(url, AuthStyle::BasicRaw, client_key, client_secret.into());
+        Config { nfleet_identity: Some(identity_guid.to_owned()), ..config }
     }
 
     /// An RFC 6749 server using `client_secret_basic` ([`AuthStyle::Basic`]):
@@ -135,8 +123,7 @@ impl Config {
         client_id: &str,
         client_secret: impl Into<ClientSecret>,
     ) -> Self {
-        let endpoint = Endpoint::Url(token_url.to_owned());
-        Self::new(endpoint, AuthStyle::Basic, client_id, client_secret.into())
+        Self::new(token_url.to_owned(), AuthStyle::Basic, client_id, client_secret.into())
     }
 
     /// A server using `client_secret_post` ([`AuthStyle::Post`]): `client_id`
@@ -146,8 +133,7 @@ impl Config {
         client_id: &str,
         client_secret: impl Into<ClientSecret>,
     ) -> Self {
-        let endpoint = Endpoint::Url(token_url.to_owned());
-        Self::new(endpoint, AuthStyle::Post, client_id, client_secret.into())
+        Self::new(token_url.to_owned(), AuthStyle::Post, client_id, client_secret.into())
     }
 
     /// Changes how the credentials are sent. Defaults to the constructor's
@@ -228,7 +214,7 @@ impl Config {
 
     /// The token endpoint's URL.
     pub fn url(&self) -> &str {
-        self.endpoint.url()
+        &self.url
     }
 
     /// The client id (NFleet: the client key).

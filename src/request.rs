@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use base64::Engine as _;
 
 use crate::auth::AuthStyle;
-use crate::config::{Config, Endpoint};
+use crate::config::Config;
 use crate::error::Error;
 
 /// A token request ready to send: `POST` to [`url`](TokenRequest::url) with
@@ -68,7 +68,13 @@ impl Config {
     /// # Ok::<(), cctoken::Error>(())
     /// ```
     pub fn request(&self) -> Result<TokenRequest, Error> {
-        check_endpoint(&self.endpoint)?;
+        if let Some(identity) = &self.nfleet_identity {
+            let valid = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+            if identity.is_empty() || !identity.chars().all(valid) {
+                return Err(Error::config("the NFleet identity GUID must be letters, digits and '-' only"));
+            }
+        }
+        check_url(self.url())?;
         check_text("client id", &self.client_id)?;
         check_text("client secret", self.client_secret.expose())?;
         for scope in &self.scopes {
@@ -102,8 +108,11 @@ impl Config {
                 push_param(&mut body, "client_secret", secret);
             }
         }
-        if !self.scopes.is_empty() {
-            push_param(&mut body, "scope", &self.scopes.join(" "));
+        // One `scope` parameter with the scopes space-separated: form encoding maps each character
+        // on its own, so this is `form_encode(&scopes.join(" "))` without the joined copy.
+        for (i, scope) in self.scopes.iter().enumerate() {
+            body.push_str(if i == 0 { "&scope=" } else { "+" });
+            body.push_str(&form_encode(scope));
         }
         for (name, value) in &self.params {
             push_param(&mut body, name, value);
@@ -113,8 +122,12 @@ impl Config {
 }
 
 fn basic(user: &str, password: &str) -> String {
-    let engine = base64::engine::general_purpose::STANDARD;
-    format!("Basic {}", engine.encode(format!("{user}:{password}")))
+    format!("Basic {}", basic_credentials(user, password))
+}
+
+/// The credentials of an HTTP Basic `Authorization` header: `base64(user ":" password)`.
+pub(crate) fn basic_credentials(user: &str, password: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
 }
 
 fn push_param(body: &mut String, name: &str, value: &str) {
@@ -153,16 +166,6 @@ fn check_text(what: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn check_endpoint(endpoint: &Endpoint) -> Result<(), Error> {
-    if let Endpoint::NFleet { identity, .. } = endpoint {
-        let valid = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-        if identity.is_empty() || !identity.chars().all(valid) {
-            return Err(Error::config("the NFleet identity GUID must be letters, digits and '-' only"));
-        }
-    }
-    check_url(endpoint.url())
-}
-
 /// Accepts `https://` URLs, and `http://` only to a loopback host
 /// (`127.0.0.0/8`, `[::1]`, `localhost`), so that a typo cannot send the secret
 /// in clear text across a network.
@@ -178,7 +181,7 @@ pub(crate) fn check_url(url: &str) -> Result<(), Error> {
     } else {
         return Err(Error::config("the token URL must start with https://"));
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = rest.split_once(['/', '?', '#']).map_or(rest, |(authority, _)| authority);
     if authority.contains('@') {
         return Err(Error::config(
             "the token URL must not contain user info (use https:// and the client credentials)",
@@ -214,7 +217,7 @@ fn host_of(authority: &str) -> &str {
             _ => authority,
         };
     }
-    authority.split(':').next().unwrap_or_default()
+    authority.split_once(':').map_or(authority, |(host, _)| host)
 }
 
 fn is_loopback(host: &str) -> bool {

@@ -2,13 +2,12 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use miniserde::de::{Deserialize, Visitor};
-use miniserde::{Deserialize as DeriveDeserialize, make_place};
+use miniserde::de::{Deserialize, Map, Visitor};
+use miniserde::make_place;
 
 use crate::config::Config;
 use crate::error::{Error, OAuthError, redact};
-use crate::request::form_encode;
+use crate::request::{basic_credentials, form_encode};
 use crate::token::{AccessToken, Token};
 
 /// The parts of an HTTP response that decide what a token endpoint said.
@@ -30,7 +29,8 @@ pub struct HttpResponse<'a> {
 }
 
 /// The fields of RFC 6749 §5.1 and §5.2 that we look at; others are ignored.
-#[derive(DeriveDeserialize)]
+/// A field that is absent or `null` is `None`.
+#[derive(Default)]
 struct Fields {
     access_token: Option<Scalar>,
     token_type: Option<Scalar>,
@@ -54,7 +54,49 @@ enum Scalar {
 
 make_place!(Place);
 
+impl Deserialize for Fields {
+    fn begin(out: &mut Option<Self>) -> &mut dyn Visitor {
+        Place::new(out)
+    }
+}
+
+impl Visitor for Place<Fields> {
+    fn map(&mut self) -> miniserde::Result<Box<dyn Map + '_>> {
+        // Filled in place: if the body turns out malformed, the whole parse fails anyway.
+        Ok(Box::new(FieldsBuilder(self.out.insert(Default::default()))))
+    }
+}
+
+/// Reads a JSON object into [`Fields`], one member at a time: of a repeated
+/// member, the last counts.
+struct FieldsBuilder<'a>(&'a mut Fields);
+
+impl Map for FieldsBuilder<'_> {
+    fn key(&mut self, k: &str) -> miniserde::Result<&mut dyn Visitor> {
+        let f = &mut *self.0;
+        let field = match k {
+            "access_token" => &mut f.access_token,
+            "token_type" => &mut f.token_type,
+            "expires_in" => &mut f.expires_in,
+            "scope" => &mut f.scope,
+            "error" => &mut f.error,
+            "error_description" => &mut f.error_description,
+            "error_uri" => &mut f.error_uri,
+            _ => return Ok(<dyn Visitor>::ignore()),
+        };
+        Ok(Scalar::begin(field))
+    }
+
+    fn finish(&mut self) -> miniserde::Result<()> {
+        Ok(())
+    }
+}
+
 impl Visitor for Place<Scalar> {
+    fn null(&mut self) -> miniserde::Result<()> {
+        self.out = None;
+        Ok(())
+    }
     fn string(&mut self, s: &str) -> miniserde::Result<()> {
         self.out = Some(Scalar::Str(s.to_owned()));
         Ok(())
@@ -121,15 +163,12 @@ impl Config {
         let invalid = |reason| Error::InvalidResponse { status, reason };
         let fields = parse_fields(response);
         let success = (200..300).contains(&status);
-        if !success {
+        if !success || fields.as_ref().is_ok_and(|f| f.error.is_some()) {
             let fields = fields.ok();
-            return Err(status_error(response, fields.as_ref(), &self.secrets(fields.as_ref())));
+            return Err(status_error(self, response, fields.as_ref()));
         }
         let fields = fields.map_err(invalid)?;
-        if fields.error.is_some() {
-            return Err(status_error(response, Some(&fields), &self.secrets(Some(&fields))));
-        }
-        let token = match &fields.access_token {
+        let token = match fields.access_token {
             None => return Err(invalid("no access_token")),
             Some(Scalar::Str(t)) if t.is_empty() => return Err(invalid("access_token is empty")),
             Some(Scalar::Str(t)) => t,
@@ -147,27 +186,28 @@ impl Config {
             None => self.default_lifetime,
             Some(value) => seconds(value).map_err(invalid)?,
         };
-        let scope = fields.scope.as_ref().and_then(Scalar::as_str).map(str::to_owned);
-        Ok(Token::new(AccessToken::new(token.as_str()), issued_at, lifetime.min(self.max_lifetime))
-            .with_scope(scope))
+        let scope = match fields.scope {
+            Some(Scalar::Str(scope)) => Some(scope),
+            _ => None,
+        };
+        Ok(Token::new(AccessToken::new(token), issued_at, lifetime.min(self.max_lifetime)).with_scope(scope))
     }
 }
 
 impl Config {
     /// Every form in which this client's secret, or a token in `fields`,
     /// could come back in server text.
-    fn secrets(&self, fields: Option<&Fields>) -> Vec<String> {
+    fn secrets(&self, fields: &Fields) -> Vec<String> {
         let secret = self.client_secret.expose();
-        let engine = base64::engine::general_purpose::STANDARD;
         let (id, encoded_id, encoded_secret) =
             (&self.client_id, form_encode(&self.client_id), form_encode(secret));
         let mut secrets = vec![
-            engine.encode(format!("{id}:{secret}")),
-            engine.encode(format!("{encoded_id}:{encoded_secret}")),
+            basic_credentials(id, secret),
+            basic_credentials(&encoded_id, &encoded_secret),
             secret.to_owned(),
             encoded_secret,
         ];
-        if let Some(Scalar::Str(token)) = fields.and_then(|f| f.access_token.as_ref()) {
+        if let Some(Scalar::Str(token)) = &fields.access_token {
             secrets.push(token.clone());
         }
         secrets
@@ -186,7 +226,9 @@ fn parse_fields(response: &HttpResponse<'_>) -> Result<Fields, &'static str> {
     }
     let text = std::str::from_utf8(response.body).map_err(|_| "body is not UTF-8")?;
     miniserde::json::from_str(text).map_err(|_| {
-        let html = response.content_type.is_some_and(|t| t.to_ascii_lowercase().contains("html"));
+        let html = response
+            .content_type
+            .is_some_and(|t| t.as_bytes().windows(4).any(|w| w.eq_ignore_ascii_case(b"html")));
         if html || text.trim_start().starts_with('<') {
             "expected a JSON token, got an HTML page (captive portal or proxy?)"
         } else {
@@ -196,12 +238,13 @@ fn parse_fields(response: &HttpResponse<'_>) -> Result<Fields, &'static str> {
 }
 
 /// The error for a non-2xx status, or for an `error` field in any response.
-/// Server text is cleared of `secrets` before it is kept.
-fn status_error(response: &HttpResponse<'_>, fields: Option<&Fields>, secrets: &[String]) -> Error {
+/// Server text is cleared of `config`'s secrets before it is kept.
+fn status_error(config: &Config, response: &HttpResponse<'_>, fields: Option<&Fields>) -> Error {
     let status = response.status;
     let oauth = fields.and_then(|f| {
+        let secrets = config.secrets(f);
         let text =
-            |field: &Option<Scalar>| field.as_ref().and_then(Scalar::as_str).map(|t| redact(t, secrets));
+            |field: &Option<Scalar>| field.as_ref().and_then(Scalar::as_str).map(|t| redact(t, &secrets));
         let code = text(&f.error)?;
         let (description, uri) = (text(&f.error_description), text(&f.error_uri));
         Some(OAuthError::new(&code, description.as_deref(), uri.as_deref()))
@@ -244,7 +287,7 @@ fn retry_after(value: &str, date: Option<&str>, now: SystemTime) -> Option<Durat
 /// Seconds since the Unix epoch of an IMF-fixdate such as
 /// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7).
 fn http_date(text: &str) -> Option<u64> {
-    let mut parts = text.split_whitespace();
+    let mut parts = text.split_ascii_whitespace();
     let (_weekday, day, month, year, time, zone) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() || zone != "GMT" {
@@ -253,16 +296,11 @@ fn http_date(text: &str) -> Option<u64> {
     const MONTHS: [&str; 12] =
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let month = MONTHS.iter().position(|m| *m == month)? as u64 + 1;
-    let (day, year): (u64, u64) = (day.parse().ok()?, year.parse().ok()?);
-    let mut hms = time.split(':').map(|n| n.parse::<u64>().ok());
-    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    if hms.next().is_some()
-        || !(1..=31).contains(&day)
-        || !(1970..=9999).contains(&year)
-        || h > 23
-        || m > 59
-        || s > 60
-    {
+    let (h, rest) = time.split_once(':')?;
+    let (m, s) = rest.split_once(':')?;
+    let number = |n: &str| n.parse::<u64>().ok();
+    let (day, year, h, m, s) = (number(day)?, number(year)?, number(h)?, number(m)?, number(s)?);
+    if !(1..=31).contains(&day) || !(1970..=9999).contains(&year) || h > 23 || m > 59 || s > 60 {
         return None;
     }
     Some(days_since_epoch(year, month, day) * 86_400 + h * 3600 + m * 60 + s)
@@ -293,6 +331,8 @@ fn seconds(value: &Scalar) -> Result<Duration, &'static str> {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+
     use super::*;
 
     const DAY: u64 = 24 * 3600;

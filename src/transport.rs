@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use ureq::Agent;
+use ureq::http::header::{CONTENT_TYPE, DATE, RETRY_AFTER};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::request::TokenRequest;
+use crate::response::HttpResponse;
 #[cfg(feature = "webpki-roots")]
 use crate::roots;
 
@@ -17,13 +19,24 @@ use crate::roots;
 /// hundred bytes; a JWT with many claims a few KiB.
 pub const MAX_BODY: u64 = 64 * 1024;
 
-/// A response as read off the wire, with the headers the parser needs.
+/// A response as read off the wire: the status and headers, and the body.
 pub(crate) struct Received {
-    pub(crate) status: u16,
-    pub(crate) content_type: Option<String>,
-    pub(crate) retry_after: Option<String>,
-    pub(crate) date: Option<String>,
-    pub(crate) body: Vec<u8>,
+    head: ureq::http::response::Parts,
+    body: Vec<u8>,
+}
+
+impl Received {
+    /// The parts of the response that the parser looks at.
+    pub(crate) fn response(&self) -> HttpResponse<'_> {
+        let header = |name| self.head.headers.get(name).and_then(|v| v.to_str().ok());
+        HttpResponse {
+            status: self.head.status.as_u16(),
+            content_type: header(CONTENT_TYPE),
+            retry_after: header(RETRY_AFTER),
+            date: header(DATE),
+            body: &self.body,
+        }
+    }
 }
 
 /// Builds the agent for `config`: its own, or one with small buffers, the
@@ -140,15 +153,12 @@ pub(crate) fn send(agent: &Agent, config: &Config, request: &TokenRequest) -> Re
     }
     let mut builder = builder.build();
     for (name, value) in request.headers() {
-        builder = builder.header(*name, value);
+        builder = builder.header(*name, value.as_str());
     }
     let response = builder.send(request.body()).map_err(from_ureq)?;
-    let status = response.status().as_u16();
-    let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let content_type = header("content-type");
-    let retry_after = header("retry-after");
-    let date = header("date");
-    let body = match response.into_body().with_config().limit(MAX_BODY).read_to_vec() {
+    let (head, mut body) = response.into_parts();
+    let status = head.status.as_u16();
+    let body = match body.with_config().limit(MAX_BODY).read_to_vec() {
         Ok(body) => body,
         // A token cannot be cut short, but an error status means what it
         // says whatever page comes with it (a 401 with a huge HTML page is
@@ -159,7 +169,7 @@ pub(crate) fn send(agent: &Agent, config: &Config, request: &TokenRequest) -> Re
         }
         Err(e) => return Err(from_ureq(e)),
     };
-    Ok(Received { status, content_type, retry_after, date, body })
+    Ok(Received { head, body })
 }
 
 fn from_ureq(e: ureq::Error) -> Error {
