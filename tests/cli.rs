@@ -1,5 +1,5 @@
-//! End-to-end tests of the `fetch_token` example binary: its exit statuses,
-//! its output, and what the token server receives.
+//! End-to-end tests of the `fetch_token` binary: its exit statuses, its
+//! output, and what the token server receives.
 
 mod support;
 
@@ -16,6 +16,9 @@ const ID: &str = "device-7";
 /// different `Authorization` headers for it.
 const SECRET: &str = "s3cr3t+/=";
 const TOKEN: &str = "eyJ0eXAi.tok3n.Zm9v";
+/// The package's `fetch_token`, which cargo builds (for the target under
+/// test) before it builds this test.
+const FETCH_TOKEN: &str = env!("CARGO_BIN_EXE_fetch_token");
 
 /// What one run of `fetch_token` did.
 #[derive(Debug)]
@@ -30,7 +33,7 @@ struct Run {
 /// stderr, and on failure an empty stdout and one `fetch_token: ` line on
 /// stderr.
 fn run_with_env(env: &[(&str, &str)], args: &[&str]) -> Run {
-    let mut command = support::target_command(support::fetch_token_binary());
+    let mut command = support::target_command(FETCH_TOKEN);
     command.env_clear().envs(env.iter().copied()).args(args);
     check(command.output().expect("run fetch_token"))
 }
@@ -235,7 +238,7 @@ fn bad_timeouts_are_usage_errors() {
 #[test]
 fn non_utf8_arguments_are_usage_errors() {
     use std::os::unix::ffi::OsStrExt;
-    let output = support::target_command(support::fetch_token_binary())
+    let output = support::target_command(FETCH_TOKEN)
         .env_clear()
         .envs([("CLIENT_ID", ID), ("CLIENT_SECRET", SECRET)])
         .args(["--url", "https://auth.example.com/token", "--auth", "basic", "--scope"])
@@ -313,7 +316,6 @@ fn a_server_that_never_answers_times_out() {
     // The kernel completes the connection into the backlog; nobody ever reads or answers.
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://127.0.0.1:{}/token", listener.local_addr().expect("addr").port());
-    support::fetch_token_binary(); // built before the clock starts
     let start = Instant::now();
     let stderr = fails(run(&["--url", &url, "--auth", "basic", "--timeout", "0.5"]), 1);
     let elapsed = start.elapsed();

@@ -39,6 +39,9 @@ const DEADLINE: Duration = Duration::from_millis(700);
 const MARGIN: Duration = Duration::from_millis(1500);
 /// Longest error line: a sentence plus three cut pieces of server text.
 const MAX_LINE: usize = 1024;
+/// The package's `fetch_token`, which cargo builds (for the target under
+/// test) before it builds this test.
+const FETCH_TOKEN: &str = env!("CARGO_BIN_EXE_fetch_token");
 
 // ---- Expected outcomes ------------------------------------------------------
 
@@ -149,9 +152,8 @@ struct Run {
 
 /// Runs `fetch_token` with only `env` and `args`.
 fn run_cli(env: &[(&str, &str)], args: &[&str]) -> Run {
-    let binary = support::fetch_token_binary();
     let start = Instant::now();
-    let output = support::target_command(binary)
+    let output = support::target_command(FETCH_TOKEN)
         .env_clear()
         .envs(env.iter().copied())
         .args(args)
@@ -1014,7 +1016,7 @@ fn peak_rss_kib(url: &str, want_code: i32) -> u64 {
         .arg("-v")
         .arg("-o")
         .arg(&report)
-        .arg(support::fetch_token_binary())
+        .arg(FETCH_TOKEN)
         .args(["--url", url, "--auth", "basic", "--timeout", "20"])
         .env_clear()
         .envs(CREDENTIALS)

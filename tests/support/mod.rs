@@ -10,9 +10,8 @@ pub mod faults;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -352,9 +351,11 @@ pub fn test_runner() -> Option<Vec<String>> {
     Some(words)
 }
 
-/// A command running `program`, a binary built for the target under test,
-/// through [`test_runner`] if there is one.
-pub fn target_command(program: &std::path::Path) -> std::process::Command {
+/// A command running `program`, a binary built for the target under test
+/// (such as `env!("CARGO_BIN_EXE_fetch_token")`: cargo builds the package's
+/// binaries for the target the tests are built for), through [`test_runner`]
+/// if there is one.
+pub fn target_command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
     match test_runner() {
         Some(words) => {
             let mut command = std::process::Command::new(&words[0]);
@@ -363,45 +364,4 @@ pub fn target_command(program: &std::path::Path) -> std::process::Command {
         }
         None => std::process::Command::new(program),
     }
-}
-
-/// The `fetch_token` example binary, next to the test's own executable:
-/// `<target>/debug/deps/cli-xxxx` → `<target>/debug/examples/fetch_token`.
-///
-/// `cargo test` builds the examples before running tests, but
-/// `cargo test --test cli` does not and would run a stale binary, so the
-/// example is built here once per run (a no-op when it is up to date).
-pub fn fetch_token_binary() -> &'static PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current exe");
-        let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target profile dir");
-        let path = profile_dir.join("examples").join(format!("fetch_token{}", std::env::consts::EXE_SUFFIX));
-        if test_runner().is_some() {
-            // Cross-compiled (scripts/cross-test.sh): `cargo test --target` built the example
-            // for the target; a plain `cargo build` here would overwrite it with a host binary.
-            return path;
-        }
-        let mut build = std::process::Command::new(env!("CARGO"));
-        build.args(["build", "--quiet", "--example", "fetch_token"]);
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        if let Some(target_dir) = profile_dir.parent() {
-            build.arg("--target-dir").arg(target_dir);
-        }
-        // Cargo sets these for the test process. Build scripts that watch them
-        // (ring's watches CARGO_PKG_NAME) would see a change and rebuild, and
-        // the next plain `cargo build` would rebuild again.
-        let set_by_cargo =
-            ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_TARGET_TMPDIR"];
-        for (name, _) in std::env::vars_os() {
-            if set_by_cargo.iter().any(|prefix| name.to_string_lossy().starts_with(prefix)) {
-                build.env_remove(name);
-            }
-        }
-        let status = build.status().expect("run cargo build");
-        assert!(status.success(), "cargo build --example fetch_token failed");
-        path
-    })
 }
