@@ -38,9 +38,9 @@ export CC_armv7_unknown_linux_gnueabihf=arm-linux-gnueabihf-gcc
 export CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_LINKER=arm-linux-gnueabihf-gcc
 export CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_RUNNER="qemu-arm-static -L /usr/arm-linux-gnueabihf"
 
-# 3. Build and test each target. CCTOKEN_TEST_TARGET tells the tests that run the fetch_token example
-# (tests/cli.rs, tests/hostile.rs) to run it through cargo's runner for that target, as the tests
-# themselves are run, and not to rebuild it (which would build it for the host).
+# 3. Build and test each target. `cargo test --target` builds the fetch_token binary for the target
+# too, and CCTOKEN_TEST_TARGET tells the tests that run it (tests/cli.rs, tests/hostile.rs) to run
+# it through cargo's runner for that target, as the tests themselves are run.
 runner_var() { echo "CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$1")_RUNNER"; }
 elf_machine() { LC_ALL=C readelf -h "$1" | sed -n 's/^ *Machine: *//p'; }
 expected_machine() { case $1 in aarch64-*) echo AArch64 ;; arm*) echo ARM ;; *) echo "?" ;; esac; }
@@ -67,11 +67,11 @@ for target in "${TARGETS[@]}"; do
             "$cargo" test --locked -Zbuild-std --target "$target" 2>&1 | tee "$out"; then
             die "$target: tests failed (log: $out)"
         fi
-        # A test that rebuilt an example without --target would have put a host binary here and
-        # tested that instead.
-        example=$CARGO_TARGET_DIR/$target/debug/examples/fetch_token
-        [[ $(elf_machine "$example") == $(expected_machine "$target") ]] ||
-            die "$target: $example is not a $target binary: a test rebuilt it for the host and ran that"
+        # The fetch_token the tests ran (CARGO_BIN_EXE_fetch_token) must be the target's, not one
+        # built for the host.
+        binary=$CARGO_TARGET_DIR/$target/debug/fetch_token
+        [[ $(elf_machine "$binary") == $(expected_machine "$target") ]] ||
+            die "$target: $binary is not a $target binary: the tests ran a host binary"
         summary+=("$target: $(count_tests "$out"), in $((SECONDS - t0)) s")
     fi
     if [[ -n ${SIZES:-} ]]; then
@@ -82,8 +82,8 @@ for target in "${TARGETS[@]}"; do
             flags=()
             [[ $features == no-default-features ]] && flags=(--no-default-features)
             "$cargo" build --locked --quiet -Zbuild-std=std,panic_abort --target "$target" --profile min \
-                --example fetch_token "${flags[@]}"
-            bytes=$(stat -c %s "$CARGO_TARGET_DIR/$target/min/examples/fetch_token")
+                --bin fetch_token "${flags[@]}"
+            bytes=$(stat -c %s "$CARGO_TARGET_DIR/$target/min/fetch_token")
             summary+=("$target: fetch_token ($features), profile min, stripped: $bytes B = $(
                 awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1024 }') KiB")
         done

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Measures cctoken's embedded footprint (issue 5) and prints it as the README's table:
-#  - the stripped size of examples/fetch_token built in the `min` profile (Cargo.toml), with the
-#    default features and without webpki-roots: as an ordinary build (glibc, linked dynamically)
-#    and statically linked with musl; next to examples/bare_fetch (the same fetch written straight
-#    against ureq, rustls/ring, miniserde and base64: the yardstick);
+#  - the stripped size of the fetch_token binary (src/bin/fetch_token.rs) built in the `min`
+#    profile (Cargo.toml), with the default features and without webpki-roots: as an ordinary build
+#    (glibc, linked dynamically) and statically linked with musl; next to examples/bare_fetch (the
+#    same fetch written straight against ureq, rustls/ring, miniserde and base64: the yardstick);
 #  - the normal-dependency crate count of each feature set;
 #  - the peak RSS (GNU time's "Maximum resident set size") of one HTTPS fetch against a loopback
 #    token server with a test CA (examples/token_server), the largest of $RUNS runs.
@@ -52,14 +52,14 @@ goal() { # value goal: sets $verdict
 crates() { cargo tree "$@" -e normal --prefix none | sed 's/ (\*)//' | sort -u | wc -l; }
 
 # Build: (label, cargo feature flags). Each build's binaries are copied away, since the next
-# build overwrites target/min/examples.
+# build overwrites them in target/min and target/min/examples.
 build() { # name flags...
     local name=$1
     shift
     log "building fetch_token and bare_fetch (profile min $*)"
-    cargo build --quiet --profile min "$@" --example fetch_token --example bare_fetch --example token_server
+    cargo build --quiet --profile min "$@" --bin fetch_token --example bare_fetch --example token_server
     mkdir -p "$work/$name"
-    cp "$target_dir/min/examples/fetch_token" "$target_dir/min/examples/bare_fetch" \
+    cp "$target_dir/min/fetch_token" "$target_dir/min/examples/bare_fetch" \
         "$target_dir/min/examples/token_server" "$work/$name/"
 }
 
@@ -81,8 +81,8 @@ build_musl() { # name flags...
         export "CC_${musl_target//-/_}=musl-gcc" "CARGO_TARGET_${target_var}_LINKER=musl-gcc"
         export "CARGO_TARGET_${target_var}_RUSTFLAGS=-C link-self-contained=no -C relocation-model=static -L $work/unwind"
         "$cargo" build --locked --quiet -Zbuild-std=std,panic_abort --target "$musl_target" --profile min \
-            "$@" --example fetch_token
-        cp "$CARGO_TARGET_DIR/$musl_target/min/examples/fetch_token" "$work/$name/"
+            "$@" --bin fetch_token
+        cp "$CARGO_TARGET_DIR/$musl_target/min/fetch_token" "$work/$name/"
     )
 }
 
