@@ -1,4 +1,7 @@
-//! Hostile and broken token servers (issue 3). Every behaviour is served by
+//! Hostile and broken token servers, as a device may meet them on a bad
+//! network or behind a bad proxy: each must end in the promised token or
+//! error, within the deadline, without a hang, a panic or a leaked secret.
+//! Every behaviour is served by
 //! the fault-injecting server of `support/faults.rs` (or the TLS and silent
 //! servers of `support`) and fetched twice, each time from a fresh server:
 //! once by the library (`Client::fetch`) and once by the `fetch_token` CLI.

@@ -32,7 +32,9 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// The scenario of the issue: 10,000 devices, 24 hours.
+    /// The fleet `fleet_sim` simulates and `tests/fleet.rs` checks: 10,000
+    /// devices booting together, 24 hours with an outage, a rate-limiting
+    /// episode and a revocation.
     pub fn full() -> Scenario {
         Scenario {
             devices: 10_000,
@@ -109,7 +111,9 @@ impl Report {
         self.per_minute.iter().map(|&n| u64::from(n)).sum()
     }
 
-    /// The line the issue asks for, exactly.
+    /// The figures the goals are judged by, on one line of `name=value`
+    /// pairs with fixed names and precision, so that a log or a script can
+    /// compare runs.
     pub fn summary_line(&self) -> String {
         format!(
             "sync_peak_ratio={:.2} recovery_peak_ratio={:.2} outage_requests_per_device={:.2} \
