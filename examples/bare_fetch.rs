@@ -15,7 +15,6 @@ use std::error::Error;
 use std::sync::Arc;
 
 use base64::Engine;
-use cctoken::ureq;
 use ureq::tls::{PemItem, RootCerts, TlsConfig};
 
 #[derive(miniserde::Deserialize)]

@@ -2,7 +2,6 @@
 
 use std::time::Instant;
 
-use crate::client::{Client, Fetch};
 use crate::error::Error;
 use crate::policy::{Policy, Rng};
 use crate::token::Token;
@@ -45,7 +44,7 @@ use crate::token::Token;
 /// # Ok::<(), cctoken::Error>(())
 /// ```
 #[derive(Debug)]
-pub struct TokenCache<F: Fetch = Client> {
+pub struct TokenCache<F: Fetch> {
     fetcher: F,
     policy: Policy,
     rng: Rng,
@@ -188,15 +187,29 @@ impl<F: Fetch> TokenCache<F> {
     /// returned) when [`TokenCache::invalidate`]'s rate limit or the failure
     /// gate would not allow a new token now.
     ///
-    /// ```no_run
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let config = cctoken::Config::client_secret_basic("https://auth.example.com/token", "id", "secret");
-    /// let mut cache = cctoken::TokenCache::new(cctoken::Client::new(config)?);
-    /// let agent = cctoken::ureq::Agent::new_with_defaults();
-    /// let response = cache.call(|bearer| {
-    ///     agent.get("https://api.example.com/v1/vehicles").header("Authorization", bearer).call()
-    /// })??;
-    /// # let _ = response; Ok(()) }
+    /// With any HTTP stack, return the API's status (or anything that
+    /// implements [`Unauthorized`]); with the `ureq` feature, a ureq result
+    /// works as it is (see the crate docs).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use cctoken::{AccessToken, Policy, Token, TokenCache};
+    ///
+    /// let mut issued = 0;
+    /// let fetch = || {
+    ///     issued += 1;
+    ///     Ok(Token::new(AccessToken::new(format!("t{issued}")), Instant::now(), Duration::from_secs(3600)))
+    /// };
+    /// // Without the rate limit on replacing young tokens, for the example.
+    /// let mut cache = TokenCache::with_policy(fetch, Policy::default().min_token_age(Duration::ZERO));
+    /// // An API that rejects the first token it sees.
+    /// let mut seen = Vec::new();
+    /// let status = cache.call(|bearer| {
+    ///     seen.push(bearer.to_owned());
+    ///     if bearer == "Bearer t1" { 401 } else { 200 }
+    /// })?;
+    /// assert_eq!((status, seen), (200, vec!["Bearer t1".to_owned(), "Bearer t2".to_owned()]));
+    /// # Ok::<(), cctoken::Error>(())
     /// ```
     pub fn call<R: Unauthorized>(&mut self, request: impl FnMut(&str) -> R) -> Result<R, Error> {
         self.call_with(Instant::now, request)
@@ -257,6 +270,20 @@ impl<F: Fetch> TokenCache<F> {
     }
 }
 
+/// Something that can fetch a fresh token: a [`Client`](crate::Client), or any other
+/// transport, fake or simulation that a [`TokenCache`](crate::TokenCache)
+/// should drive. Closures returning `Result<Token, Error>` qualify.
+pub trait Fetch {
+    /// Asks the token endpoint for a new token.
+    fn fetch(&mut self) -> Result<Token, Error>;
+}
+
+impl<F: FnMut() -> Result<Token, Error>> Fetch for F {
+    fn fetch(&mut self) -> Result<Token, Error> {
+        self()
+    }
+}
+
 /// How [`TokenCache::call`] recognises that the API rejected the token.
 pub trait Unauthorized {
     /// Whether this is the API's HTTP 401.
@@ -269,12 +296,17 @@ impl Unauthorized for u16 {
     }
 }
 
+/// A ureq response (with the `ureq` feature).
+#[cfg(feature = "ureq")]
 impl<B> Unauthorized for ureq::http::Response<B> {
     fn is_unauthorized(&self) -> bool {
         self.status() == 401
     }
 }
 
+/// A ureq result (with the `ureq` feature): a 401 either as a response or,
+/// with ureq's default `http_status_as_error`, as `Error::StatusCode(401)`.
+#[cfg(feature = "ureq")]
 impl<B> Unauthorized for Result<ureq::http::Response<B>, ureq::Error> {
     fn is_unauthorized(&self) -> bool {
         match self {

@@ -51,11 +51,17 @@ impl Client {
     ///
     /// The token's lifetime counts from the moment the request was sent, the
     /// earliest the server could have issued it, so it is never overestimated.
+    ///
+    /// Logs the outcome and duration of the request (target `cctoken`; see
+    /// the crate docs' "Events").
     pub fn fetch(&self) -> Result<Token, Error> {
         let sent_at = Instant::now();
-        let received = transport::send(&self.agent, &self.config, &self.request)?;
-        let response = received.response();
-        self.config.parse_response(&response, sent_at)
+        let result = transport::send(&self.agent, &self.config, &self.request).and_then(|received| {
+            let response = received.response();
+            self.config.parse_response(&response, sent_at)
+        });
+        crate::events::token_request(self.config.url(), sent_at.elapsed(), &result);
+        result
     }
 
     /// The configuration this client was built from.
@@ -64,22 +70,8 @@ impl Client {
     }
 }
 
-/// Something that can fetch a fresh token: a [`Client`], or any other
-/// transport, fake or simulation that a [`TokenCache`](crate::TokenCache)
-/// should drive. Closures returning `Result<Token, Error>` qualify.
-pub trait Fetch {
-    /// Asks the token endpoint for a new token.
-    fn fetch(&mut self) -> Result<Token, Error>;
-}
-
-impl Fetch for Client {
+impl crate::Fetch for Client {
     fn fetch(&mut self) -> Result<Token, Error> {
         Client::fetch(self)
-    }
-}
-
-impl<F: FnMut() -> Result<Token, Error>> Fetch for F {
-    fn fetch(&mut self) -> Result<Token, Error> {
-        self()
     }
 }

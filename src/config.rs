@@ -44,7 +44,31 @@ pub struct Config {
     pub(crate) connect_timeout: Duration,
     pub(crate) webpki_roots: bool,
     pub(crate) extra_roots_pem: Vec<Vec<u8>>,
+    pub(crate) proxy: Proxy,
+    #[cfg(feature = "ureq")]
     pub(crate) agent: Option<ureq::Agent>,
+}
+
+/// Which proxy, if any, carries token requests to an `https://` token
+/// endpoint. Plain `http://` (allowed only to a loopback host) always goes
+/// direct.
+///
+/// Through a proxy, TLS still runs end to end: the proxy sees the token
+/// endpoint's host and port (`CONNECT host:443`), never the credentials or the
+/// token.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Proxy {
+    /// Connect to the token endpoint directly, whatever the environment says.
+    #[default]
+    Direct,
+    /// The proxy the environment names, as curl reads it: `ALL_PROXY`, then
+    /// `HTTPS_PROXY`, then `HTTP_PROXY` (each also in lower case), with the
+    /// hosts in `NO_PROXY` reached directly. Direct when none is set.
+    FromEnvironment,
+    /// This proxy: `http://host:port`, or `http://user:password@host:port`
+    /// with the user and password percent-encoded.
+    Url(String),
 }
 
 /// Shows the settings, not the secret, the values of extra parameters (they
@@ -65,7 +89,9 @@ impl fmt::Debug for Config {
             .field("connect_timeout", &self.connect_timeout)
             .field("webpki_roots", &self.webpki_roots)
             .field("extra_root_files", &self.extra_roots_pem.len())
-            .field("own_agent", &self.agent.is_some())
+            // A proxy URL may hold a password.
+            .field("proxy", &std::mem::discriminant(&self.proxy))
+            .field("own_agent", &self.has_own_agent())
             .finish()
     }
 }
@@ -86,6 +112,8 @@ impl Config {
             connect_timeout: Duration::from_secs(10),
             webpki_roots: true,
             extra_roots_pem: Vec::new(),
+            proxy: Proxy::Direct,
+            #[cfg(feature = "ureq")]
             agent: None,
         }
     }
@@ -202,14 +230,41 @@ impl Config {
         self
     }
 
+    /// Which proxy carries token requests to an `https://` endpoint.
+    /// Defaults to [`Proxy::Direct`]: a proxy set in the environment for other
+    /// programs is not used unless asked for with [`Proxy::FromEnvironment`].
+    /// A proxy URL that cannot be used is an [`Error::Config`](crate::Error::Config)
+    /// from [`Client::new`](crate::Client::new).
+    ///
+    /// ```
+    /// let config = cctoken::Config::client_secret_basic("https://auth.example.com/token", "id", "secret")
+    ///     .proxy(cctoken::Proxy::Url("http://10.0.0.1:3128".to_owned()));
+    /// ```
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
     /// Sends through this agent instead of one cctoken builds, to share its
-    /// connection pool, proxy and TLS settings. The agent's own TLS roots
-    /// apply; [`Config::add_root_pem`] and [`Config::webpki_roots`] are then
-    /// ignored. cctoken still sets, per request, the deadline, no redirects,
-    /// and HTTP statuses returned as responses. Defaults to none.
+    /// connection pool, proxy and TLS settings. The agent's own TLS roots and
+    /// proxy apply; [`Config::add_root_pem`], [`Config::webpki_roots`] and
+    /// [`Config::proxy`] are then ignored. cctoken still sets, per request,
+    /// the deadline, no redirects, `Accept-Encoding: identity`, and HTTP
+    /// statuses returned as responses. Defaults to none.
+    ///
+    /// This is the one setting that names a ureq type, and it exists only
+    /// with the `ureq` feature.
+    #[cfg(feature = "ureq")]
     pub fn agent(mut self, agent: ureq::Agent) -> Self {
         self.agent = Some(agent);
         self
+    }
+
+    fn has_own_agent(&self) -> bool {
+        #[cfg(feature = "ureq")]
+        return self.agent.is_some();
+        #[cfg(not(feature = "ureq"))]
+        false
     }
 
     /// The token endpoint's URL.
@@ -225,5 +280,11 @@ impl Config {
     /// How the credentials are sent.
     pub fn style(&self) -> AuthStyle {
         self.style
+    }
+
+    /// The deadline for one whole fetch ([`Config::timeout`]): another
+    /// transport should honour it too.
+    pub fn fetch_timeout(&self) -> Duration {
+        self.timeout
     }
 }

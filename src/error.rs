@@ -46,14 +46,10 @@ pub enum Error {
         /// The server's `Retry-After`, when it sent one.
         retry_after: Option<Duration>,
     },
-    /// The fetch did not finish within its deadline.
-    Timeout,
-    /// The TLS handshake failed: untrusted or expired certificate, wrong
-    /// host name, protocol mismatch.
-    Tls(Arc<ureq::Error>),
-    /// The connection could not be made or broke (DNS, refused, reset,
-    /// malformed HTTP framing).
-    Transport(Arc<ureq::Error>),
+    /// The token request did not get an HTTP answer: a timeout, a TLS
+    /// failure, no connection, or one that broke. [`TransportError::kind`]
+    /// tells which.
+    Transport(TransportError),
     /// The server answered, but not with something we can use as a token.
     InvalidResponse {
         /// The HTTP status of the response.
@@ -92,7 +88,7 @@ impl Error {
     /// ```
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Timeout | Error::Tls(_) | Error::Transport(_) => true,
+            Error::Transport(_) => true,
             Error::InvalidResponse { .. } => true,
             Error::HttpStatus { status, .. } => matches!(status, 408 | 429 | 500..=599),
             Error::OAuth { oauth, .. } => {
@@ -123,6 +119,14 @@ impl Error {
         }
     }
 
+    /// The kind of transport failure, if this is one.
+    pub fn transport_kind(&self) -> Option<TransportKind> {
+        match self {
+            Error::Transport(e) => Some(e.kind()),
+            _ => None,
+        }
+    }
+
     pub(crate) fn config(msg: impl Into<String>) -> Self {
         Error::Config(msg.into())
     }
@@ -148,9 +152,7 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
-            Error::Timeout => f.write_str("token request timed out"),
-            Error::Tls(e) => write!(f, "TLS failure talking to the token endpoint: {e}"),
-            Error::Transport(e) => write!(f, "could not reach the token endpoint: {e}"),
+            Error::Transport(e) => e.fmt(f),
             Error::InvalidResponse { status, reason } => {
                 write!(f, "invalid token response (HTTP {status}): {reason}")
             }
@@ -163,10 +165,109 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Tls(e) | Error::Transport(e) => Some(&**e),
+            Error::Transport(e) => std::error::Error::source(e),
             Error::Backoff { last, .. } => Some(&**last),
             _ => None,
         }
+    }
+}
+
+impl From<TransportKind> for Error {
+    fn from(kind: TransportKind) -> Self {
+        Error::Transport(TransportError::new(kind))
+    }
+}
+
+impl From<TransportError> for Error {
+    fn from(e: TransportError) -> Self {
+        Error::Transport(e)
+    }
+}
+
+/// The cause of a transport failure, as any HTTP stack can report it.
+type Cause = Arc<dyn std::error::Error + Send + Sync>;
+
+/// A token request that got no HTTP answer, from cctoken's own transport or
+/// any other [`Fetch`](crate::Fetch) implementation (libcurl, a modem, a
+/// simulation): what kind of failure it was, and optionally its cause.
+///
+/// Every kind is transient ([`Error::is_transient`]): the same request may
+/// succeed later.
+///
+/// ```
+/// use cctoken::{Error, TransportError, TransportKind};
+///
+/// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "modem: no carrier");
+/// let e = Error::from(TransportError::new(TransportKind::Connect).with_cause(io));
+/// assert!(e.is_transient());
+/// assert_eq!(e.to_string(), "could not connect to the token endpoint: modem: no carrier");
+/// assert!(matches!(&e, Error::Transport(t) if t.kind() == TransportKind::Connect));
+/// ```
+#[derive(Debug, Clone)]
+pub struct TransportError {
+    kind: TransportKind,
+    cause: Option<Cause>,
+}
+
+/// What kind of transport failure a [`TransportError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportKind {
+    /// The request did not finish within its deadline.
+    Timeout,
+    /// The TLS handshake failed: an untrusted or expired certificate, a
+    /// wrong host name, no protocol in common.
+    Tls,
+    /// No connection could be made: the name did not resolve, the
+    /// connection was refused or the host unreachable, a proxy refused.
+    Connect,
+    /// The connection was made but broke, or the answer was not HTTP.
+    Io,
+}
+
+impl TransportError {
+    /// A failure of this kind, without a cause.
+    pub fn new(kind: TransportKind) -> Self {
+        TransportError { kind, cause: None }
+    }
+
+    /// The same failure, with the error that caused it. Its `Display` is
+    /// part of this error's, so it must not hold a secret.
+    pub fn with_cause(mut self, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        self.cause = Some(Arc::from(cause.into()));
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> TransportKind {
+        self.kind
+    }
+}
+
+impl From<TransportKind> for TransportError {
+    fn from(kind: TransportKind) -> Self {
+        TransportError::new(kind)
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.kind {
+            TransportKind::Timeout => "token request timed out",
+            TransportKind::Tls => "TLS failure talking to the token endpoint",
+            TransportKind::Connect => "could not connect to the token endpoint",
+            TransportKind::Io => "the connection to the token endpoint failed",
+        })?;
+        match &self.cause {
+            Some(cause) => write!(f, ": {cause}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_deref().map(|c| c as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -340,7 +441,9 @@ mod tests {
             |c: &str| Error::OAuth { status: 400, oauth: OAuthError::new(c, None, None), retry_after: None };
         assert!(oauth("temporarily_unavailable").is_transient());
         assert!(!oauth("invalid_scope").is_transient());
-        assert!(Error::Timeout.is_transient());
+        for kind in [TransportKind::Timeout, TransportKind::Tls, TransportKind::Connect, TransportKind::Io] {
+            assert!(Error::from(TransportError::new(kind)).is_transient(), "{kind:?}");
+        }
         assert!(!Error::config("x").is_transient());
     }
 

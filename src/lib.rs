@@ -5,8 +5,7 @@
 //! It is made for on-device agents and synchronous daemons on constrained
 //! Linux systems (fleet telematics units, say) that call machine-to-machine
 //! APIs directly: no async runtime, no background threads, no locks, and a
-//! small dependency tree (ureq with rustls, ring and webpki-roots, miniserde,
-//! base64: 30 crates in all).
+//! small dependency tree (see the README's "Dependencies").
 //!
 //! # Token endpoints
 //!
@@ -24,45 +23,54 @@
 //! NFleet:
 //!
 //! ```no_run
+//! # #[cfg(feature = "ureq")] fn main() -> Result<(), cctoken::Error> {
 //! let config = cctoken::Config::nfleet("8d7a0d8e-41a6-4c1c-9d8e-3f2b1a7c6e5d", "client-key", "client-secret");
 //! let mut cache = cctoken::TokenCache::new(cctoken::Client::new(config)?);
 //! let authorization = cache.token()?.authorization(); // "Bearer ey…"
-//! # Ok::<(), cctoken::Error>(())
+//! # Ok(()) }
+//! # #[cfg(not(feature = "ureq"))] fn main() {}
 //! ```
 //!
 //! `client_secret_basic`:
 //!
 //! ```no_run
+//! # #[cfg(feature = "ureq")] fn main() -> Result<(), cctoken::Error> {
 //! let config = cctoken::Config::client_secret_basic("https://api.example.com/oauth/v2/token", "id", "secret");
 //! let token = cctoken::Client::new(config)?.fetch()?;
-//! # Ok::<(), cctoken::Error>(())
+//! # Ok(()) }
+//! # #[cfg(not(feature = "ureq"))] fn main() {}
 //! ```
 //!
 //! `client_secret_post`, with a scope:
 //!
 //! ```no_run
+//! # #[cfg(feature = "ureq")] fn main() -> Result<(), cctoken::Error> {
 //! let config = cctoken::Config::client_secret_post("https://auth.nxtsoft.com/oauth2/token", "id", "secret")
 //!     .scope("transactions/post");
 //! let token = cctoken::Client::new(config)?.fetch()?;
-//! # Ok::<(), cctoken::Error>(())
+//! # Ok(()) }
+//! # #[cfg(not(feature = "ureq"))] fn main() {}
 //! ```
 //!
 //! # Using the token, and a 401 from the API
 //!
 //! Send [`Token::authorization`] as the `Authorization` header. If the API
 //! answers 401, the token was revoked or expired early: [`TokenCache::call`]
-//! invalidates it and tries once more with a new token.
+//! invalidates it and tries once more with a new token. With ureq (any
+//! version: cctoken's `ureq` feature implements [`Unauthorized`] for ureq 3's
+//! results, and a closure can return the status for any other stack):
 //!
 //! ```no_run
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[cfg(feature = "ureq")] fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = cctoken::Config::client_secret_basic("https://auth.example.com/token", "id", "secret");
 //! let mut cache = cctoken::TokenCache::new(cctoken::Client::new(config)?);
-//! let agent = cctoken::ureq::Agent::new_with_defaults();
+//! let agent = ureq::Agent::new_with_defaults();
 //! // The outer `?` is the token's error, the inner one the API call's.
 //! let response = cache.call(|bearer| {
 //!     agent.get("https://api.example.com/v1/vehicles").header("Authorization", bearer).call()
 //! })??;
 //! # let _ = response; Ok(()) }
+//! # #[cfg(not(feature = "ureq"))] fn main() {}
 //! ```
 //!
 //! # Errors
@@ -81,7 +89,8 @@
 //!   loopback host. Control characters in any value are refused before
 //!   anything is sent.
 //! - Redirects are never followed (the secret would go to another host);
-//!   response bodies are capped at [`MAX_BODY`]; every fetch has a deadline.
+//!   response bodies are capped at [`MAX_BODY`]; every fetch has a deadline;
+//!   no proxy is used unless configured ([`Config::proxy`]).
 //!
 //! # Time
 //!
@@ -89,16 +98,30 @@
 //! clock, counted from when its request was sent. The wall clock, which on a
 //! device without a real-time clock may be years off until NTP answers, never
 //! decides whether a token is fresh. The cache replaces a token at a random
-//! point between 75 % and 90 % of its lifetime, keeps serving it while a
-//! refresh fails, and backs off from a failing token server ([`TokenCache`],
-//! [`Policy`]).
+//! point of its lifetime, keeps serving it while a refresh fails, and backs
+//! off from a failing token server; [`Policy`] documents every number.
 //!
-//! # Without ureq
+//! # Events
 //!
-//! The request building ([`Config::request`]) and response parsing
-//! ([`Config::parse_response`]) are pure functions, and [`TokenCache`]
-//! drives any [`Fetch`] implementation, so another HTTP stack (a modem's, a
-//! test fake, a simulation) can stand in for the built-in transport.
+//! cctoken logs through the [`log`](https://docs.rs/log) facade, target
+//! `cctoken`, one line per event: each token request of a [`Client`] with its
+//! outcome and duration (info, or warn on failure), and from a
+//! [`TokenCache`] a refresh (debug), a token served while its refresh fails
+//! (warn), the failure gate shutting with its reason and length (warn), and
+//! an invalidation after an API 401 (info). No event holds the secret, a token
+//! or a body.
+//!
+//! # Without an HTTP stack
+//!
+//! With `default-features = false`, cctoken is its core alone: request
+//! building ([`Config::request`]), response parsing
+//! ([`Config::parse_response`]), tokens, the cache and its policy, and the
+//! errors, with neither ureq nor rustls nor ring, and no C compiler needed to
+//! cross-compile. [`TokenCache`] drives any [`Fetch`] implementation, so a
+//! unit's own HTTP stack (libcurl, a modem's HTTP commands, a test fake)
+//! sends the requests. The `ureq`
+//! feature (on by default) adds [`Client`], the built-in transport, and the
+//! `fetch_token` CLI; `webpki-roots` (on by default) adds Mozilla's roots.
 //!
 //! # Not in scope
 //!
@@ -110,25 +133,47 @@
 
 mod auth;
 mod cache;
+#[cfg(feature = "ureq")]
 mod client;
 mod config;
 mod error;
+mod events;
 mod policy;
 mod request;
 mod response;
 #[cfg(feature = "webpki-roots")]
 mod roots;
 mod token;
+#[cfg(feature = "ureq")]
 mod transport;
 
 pub use auth::{AuthStyle, ClientSecret};
-pub use cache::{Decision, TokenCache, Unauthorized};
-pub use client::{Client, Fetch};
-pub use config::{Config, NFLEET_IDENTITY_URL};
-pub use error::{Error, OAuthError};
+pub use cache::{Decision, Fetch, TokenCache, Unauthorized};
+#[cfg(feature = "ureq")]
+pub use client::Client;
+pub use config::{Config, NFLEET_IDENTITY_URL, Proxy};
+pub use error::{Error, OAuthError, TransportError, TransportKind};
 pub use policy::Policy;
 pub use request::TokenRequest;
-pub use response::HttpResponse;
+pub use response::{HttpResponse, MAX_BODY};
 pub use token::{AccessToken, Token};
-pub use transport::MAX_BODY;
-pub use ureq;
+
+/// The public types that a daemon moves between threads or shares are
+/// `Send`, `Sync` and `Clone` (a `TokenCache` is `Send` when its fetcher is).
+const _: () = {
+    const fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<AccessToken>();
+    shareable::<ClientSecret>();
+    shareable::<Config>();
+    shareable::<Error>();
+    shareable::<OAuthError>();
+    shareable::<Policy>();
+    shareable::<Token>();
+    shareable::<TokenRequest>();
+    shareable::<TransportError>();
+    shareable::<HttpResponse<'static>>();
+    const fn sendable<T: Send>() {}
+    sendable::<TokenCache<fn() -> Result<Token, Error>>>();
+    #[cfg(feature = "ureq")]
+    sendable::<Client>();
+};

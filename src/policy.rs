@@ -192,6 +192,7 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::TransportKind;
 
     const HOUR: Duration = Duration::from_secs(3600);
 
@@ -231,7 +232,7 @@ mod tests {
     fn delays_by_kind_of_failure() {
         let policy = Policy::default();
         let mut rng = Rng::new(Some(5));
-        let timeout = Error::Timeout;
+        let timeout = Error::from(TransportKind::Timeout);
         for failures in 1..=12u32 {
             let ceiling = (Duration::from_secs(10) * 2u32.pow(failures - 1)).min(Duration::from_secs(600));
             for _ in 0..200 {
@@ -260,7 +261,7 @@ mod tests {
         let mut rng = Rng::new(Some(9));
         let left = Some(Duration::from_secs(600));
         let delays: Vec<Duration> =
-            (0..500).map(|_| policy.delay(&mut rng, &Error::Timeout, 1, left)).collect();
+            (0..500).map(|_| policy.delay(&mut rng, &Error::from(TransportKind::Timeout), 1, left)).collect();
         assert!(delays.iter().all(|d| *d < Duration::from_secs(540)));
         assert!(delays.iter().any(|d| *d > Duration::from_secs(500)), "spread over the whole range");
         // A cooldown is not shortened or lengthened by a valid token.

@@ -1,9 +1,7 @@
 //! Building the token request: pure, no I/O.
 
 use std::fmt;
-use std::net::Ipv4Addr;
-
-use base64::Engine as _;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::auth::AuthStyle;
 use crate::config::Config;
@@ -27,7 +25,8 @@ impl TokenRequest {
         &self.url
     }
 
-    /// The headers to send, in order: `Accept`, `Content-Type`, and
+    /// The headers to send, in order: `Accept`, `Accept-Encoding: identity`
+    /// (the parser reads the body as it comes), `Content-Type`, and
     /// `Authorization` for the Basic styles.
     pub fn headers(&self) -> &[(&'static str, String)] {
         &self.headers
@@ -96,6 +95,7 @@ impl Config {
         let secret = self.client_secret.expose();
         let mut headers = vec![
             ("Accept", "application/json".to_owned()),
+            ("Accept-Encoding", "identity".to_owned()),
             ("Content-Type", "application/x-www-form-urlencoded".to_owned()),
         ];
         match self.style {
@@ -127,7 +127,26 @@ fn basic(user: &str, password: &str) -> String {
 
 /// The credentials of an HTTP Basic `Authorization` header: `base64(user ":" password)`.
 pub(crate) fn basic_credentials(user: &str, password: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    base64(format!("{user}:{password}").as_bytes())
+}
+
+/// Standard base64 with padding (RFC 4648 §4). Written out because it is all
+/// cctoken needs of a base64 crate, and the core then needs no such crate.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn push_param(body: &mut String, name: &str, value: &str) {
@@ -199,11 +218,19 @@ pub(crate) fn check_url(url: &str) -> Result<(), Error> {
     if !secure && !is_loopback(host) {
         return Err(Error::config("the token URL must use https:// (plain http:// only to a loopback host)"));
     }
-    // What ureq will parse: catches `https://[`, `%zz` and non-ASCII hosts
-    // here, as a configuration error rather than a network one.
-    match url.parse::<ureq::http::Uri>() {
-        Ok(uri) if uri.host().is_some() => Ok(()),
-        _ => Err(Error::config("the token URL is not a valid absolute URL (expected https://host/path)")),
+    if !url.is_ascii() || !valid_host(host) {
+        return Err(Error::config("the token URL is not a valid absolute URL (expected https://host/path)"));
+    }
+    Ok(())
+}
+
+/// A DNS name or IPv4 address (ASCII letters, digits, `-`, `.`, `_`; an
+/// internationalised name must be given in its `xn--` form), or a bracketed
+/// IPv6 address.
+fn valid_host(host: &str) -> bool {
+    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<Ipv6Addr>().is_ok(),
+        None => host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')),
     }
 }
 
@@ -229,6 +256,8 @@ fn is_loopback(host: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+
     use super::*;
     use crate::Config;
 
@@ -290,6 +319,21 @@ mod tests {
              &client_secret=p%40ss%3Aw%25rd%2B%2F%3D&scope=transactions%2Fpost+read\
              &audience=https%3A%2F%2Fapi.example%2F+x"
         );
+    }
+
+    #[test]
+    fn base64_matches_the_base64_crate() {
+        use base64::Engine as _;
+        let standard = base64::engine::general_purpose::STANDARD;
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        let all: Vec<u8> = (0..=255).collect();
+        for len in 0..all.len() {
+            assert_eq!(base64(&all[..len]), standard.encode(&all[..len]), "{len}");
+            assert_eq!(base64(&all[len..]), standard.encode(&all[len..]), "{len}");
+        }
     }
 
     #[test]
@@ -367,6 +411,10 @@ mod tests {
             "https://%zz/token",
             "https://a:b:c/token",
             "https://ä.example/token",
+            "https://auth.example.com/tök",
+            "https://a%2Fb.example/token",
+            "https://[::1:token",
+            "https://[fe80::1%eth0]/token",
         ];
         for url in refused {
             let err = check_url(url).unwrap_err();
@@ -381,7 +429,7 @@ mod tests {
             Config::client_secret_basic("https://a.example/token", "id", "hunter2").request().unwrap();
         for text in [format!("{req:?}"), format!("{basic:?}")] {
             assert!(!text.contains("hunter2"), "{text}");
-            assert!(!text.contains(&basic.headers()[2].1), "{text}");
+            assert!(!text.contains(header(&basic, "Authorization").unwrap()), "{text}");
         }
     }
 }

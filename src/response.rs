@@ -10,22 +10,62 @@ use crate::error::{Error, OAuthError, redact};
 use crate::request::{basic_credentials, form_encode};
 use crate::token::{AccessToken, Token};
 
+/// The most of a response body that a transport needs to read: token
+/// responses are a few hundred bytes, a JWT with many claims a few KiB.
+/// cctoken's own transport reads no more; a longer 2xx body is refused as
+/// [`Error::InvalidResponse`], a longer error body is judged by its status.
+pub const MAX_BODY: u64 = 64 * 1024;
+
 /// The parts of an HTTP response that decide what a token endpoint said.
 ///
 /// Whatever HTTP stack sent the [`TokenRequest`](crate::TokenRequest) fills
-/// this in and hands it to [`Config::parse_response`].
+/// this in and hands it to [`Config::parse_response`]: the status and body,
+/// and the headers that matter, when the server sent them.
+///
+/// ```
+/// let response = cctoken::HttpResponse::new(429, b"")
+///     .retry_after(Some("120"))
+///     .date(Some("Sun, 06 Nov 1994 08:49:37 GMT"));
+/// assert_eq!(response.status(), 429);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct HttpResponse<'a> {
+    status: u16,
+    content_type: Option<&'a str>,
+    retry_after: Option<&'a str>,
+    date: Option<&'a str>,
+    body: &'a [u8],
+}
+
+impl<'a> HttpResponse<'a> {
+    /// A response with this status and body (at most [`MAX_BODY`] bytes of
+    /// it need be read), and none of the headers below.
+    pub fn new(status: u16, body: &'a [u8]) -> Self {
+        HttpResponse { status, content_type: None, retry_after: None, date: None, body }
+    }
+
+    /// The `Content-Type` header: it tells an HTML page from a JSON error.
+    pub fn content_type(mut self, value: Option<&'a str>) -> Self {
+        self.content_type = value;
+        self
+    }
+
+    /// The `Retry-After` header: seconds or an HTTP date.
+    pub fn retry_after(mut self, value: Option<&'a str>) -> Self {
+        self.retry_after = value;
+        self
+    }
+
+    /// The `Date` header: a `Retry-After` date is measured against it.
+    pub fn date(mut self, value: Option<&'a str>) -> Self {
+        self.date = value;
+        self
+    }
+
     /// The status code.
-    pub status: u16,
-    /// The `Content-Type` header, if any.
-    pub content_type: Option<&'a str>,
-    /// The `Retry-After` header, if any.
-    pub retry_after: Option<&'a str>,
-    /// The `Date` header, if any: a `Retry-After` date is measured against it.
-    pub date: Option<&'a str>,
-    /// The body (cctoken's own transport reads at most 64 KiB of it).
-    pub body: &'a [u8],
+    pub fn status(&self) -> u16 {
+        self.status
+    }
 }
 
 /// The fields of RFC 6749 §5.1 and §5.2 that we look at; others are ignored.
@@ -152,7 +192,7 @@ impl Config {
     /// let config = Config::nfleet("guid", "key", "secret");
     /// let now = Instant::now();
     /// let body = br#"{"access_token":"ey.y76A","token_type":"Bearer","expires_in":"3600"}"#;
-    /// let response = HttpResponse { status: 200, content_type: None, retry_after: None, date: None, body };
+    /// let response = HttpResponse::new(200, body);
     /// let token = config.parse_response(&response, now)?;
     /// assert_eq!(token.access_token().secret(), "ey.y76A");
     /// assert_eq!(token.lifetime(), Duration::from_secs(3600));
@@ -218,9 +258,10 @@ fn parse_fields(response: &HttpResponse<'_>) -> Result<Fields, &'static str> {
     if response.body.iter().all(u8::is_ascii_whitespace) {
         return Err("empty body");
     }
-    // Nothing decompresses (ureq is built without gzip, and no
-    // Accept-Encoding is sent): a proxy that compresses anyway gets a clear
-    // reason rather than "not UTF-8".
+    // The request says `Accept-Encoding: identity`, so a body is never
+    // compressed by agreement, and cctoken's transport never decompresses:
+    // a proxy that compresses anyway gets a clear reason rather than
+    // "not UTF-8".
     if response.body.starts_with(&[0x1f, 0x8b]) {
         return Err("body is gzip-compressed, which is not supported");
     }

@@ -8,16 +8,12 @@ use ureq::Agent;
 use ureq::http::header::{CONTENT_TYPE, DATE, RETRY_AFTER};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
-use crate::config::Config;
-use crate::error::Error;
+use crate::config::{Config, Proxy};
+use crate::error::{Error, TransportError, TransportKind};
 use crate::request::TokenRequest;
-use crate::response::HttpResponse;
+use crate::response::{HttpResponse, MAX_BODY};
 #[cfg(feature = "webpki-roots")]
 use crate::roots;
-
-/// The most of a response body that is read. Token responses are a few
-/// hundred bytes; a JWT with many claims a few KiB.
-pub const MAX_BODY: u64 = 64 * 1024;
 
 /// A response as read off the wire: the status and headers, and the body.
 pub(crate) struct Received {
@@ -29,13 +25,10 @@ impl Received {
     /// The parts of the response that the parser looks at.
     pub(crate) fn response(&self) -> HttpResponse<'_> {
         let header = |name| self.head.headers.get(name).and_then(|v| v.to_str().ok());
-        HttpResponse {
-            status: self.head.status.as_u16(),
-            content_type: header(CONTENT_TYPE),
-            retry_after: header(RETRY_AFTER),
-            date: header(DATE),
-            body: &self.body,
-        }
+        HttpResponse::new(self.head.status.as_u16(), &self.body)
+            .content_type(header(CONTENT_TYPE))
+            .retry_after(header(RETRY_AFTER))
+            .date(header(DATE))
     }
 }
 
@@ -64,8 +57,27 @@ pub(crate) fn agent(config: &Config) -> Result<Agent, Error> {
         .max_response_header_size(16 * 1024)
         .max_idle_connections(1)
         .max_idle_connections_per_host(1)
+        .proxy(proxy(config)?)
         .build();
     Ok(agent_config.into())
+}
+
+/// The configured proxy, for `https://` token URLs only: plain `http://` goes
+/// to loopback, where a proxy has no business (and must not carry the secret
+/// in clear text elsewhere).
+fn proxy(config: &Config) -> Result<Option<ureq::Proxy>, Error> {
+    if !is_https(config.url()) {
+        return Ok(None);
+    }
+    match &config.proxy {
+        Proxy::Direct => Ok(None),
+        Proxy::FromEnvironment => Ok(ureq::Proxy::try_from_env()),
+        Proxy::Url(url) => match ureq::Proxy::new(url) {
+            // ureq reaches HTTPS and SOCKS proxies only with features cctoken does not enable.
+            Ok(proxy) if proxy.protocol() == ureq::ProxyProtocol::Http => Ok(Some(proxy)),
+            _ => Err(Error::config("the proxy must be an http://host:port URL")),
+        },
+    }
 }
 
 /// The configured roots: the CA files, plus Mozilla's unless turned off.
@@ -147,8 +159,8 @@ pub(crate) fn send(agent: &Agent, config: &Config, request: &TokenRequest) -> Re
         .max_redirects(0)
         .http_status_as_error(false);
     if !is_https(request.url()) {
-        // Plain http is only allowed to loopback: never let a proxy from the
-        // environment (HTTP_PROXY, ALL_PROXY) carry the secret elsewhere.
+        // Plain http is only allowed to loopback: never let a caller's agent's
+        // proxy (from HTTP_PROXY, say) carry the secret elsewhere.
         builder = builder.proxy(None);
     }
     let mut builder = builder.build();
@@ -173,16 +185,30 @@ pub(crate) fn send(agent: &Agent, config: &Config, request: &TokenRequest) -> Re
 }
 
 fn from_ureq(e: ureq::Error) -> Error {
-    match e {
-        ureq::Error::Timeout(_) => Error::Timeout,
-        ureq::Error::Io(ref io) if io.kind() == io::ErrorKind::TimedOut => Error::Timeout,
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => Error::Tls(Arc::new(e)),
-        ureq::Error::Io(ref io) if is_tls(io) => Error::Tls(Arc::new(e)),
+    let kind = match &e {
         ureq::Error::BadUri(_) | ureq::Error::RequireHttpsOnly(_) => {
-            Error::config("the token URL is not a valid absolute URL")
+            return Error::config("the token URL is not a valid absolute URL");
         }
-        e => Error::Transport(Arc::new(e)),
-    }
+        ureq::Error::Timeout(_) => TransportKind::Timeout,
+        ureq::Error::Io(io) if io.kind() == io::ErrorKind::TimedOut => TransportKind::Timeout,
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => TransportKind::Tls,
+        ureq::Error::Io(io) if is_tls(io) => TransportKind::Tls,
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::ConnectProxyFailed(_) => {
+            TransportKind::Connect
+        }
+        ureq::Error::Io(io) if is_connect(io) => TransportKind::Connect,
+        _ => TransportKind::Io,
+    };
+    TransportError::new(kind).with_cause(e).into()
+}
+
+/// The I/O errors of a connection that was never made.
+fn is_connect(io: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        io.kind(),
+        ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable | NotFound
+    )
 }
 
 /// rustls reports handshake failures (bad certificate, wrong name) as I/O

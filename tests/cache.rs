@@ -1,6 +1,8 @@
 //! The token cache driving a real client against a loopback server: how many
 //! requests reach the server. Time moves through `token_at`, never by sleeping.
 
+#![cfg(feature = "ureq")]
+
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,12 +20,12 @@ fn issuing(expires_in: u64) -> Server {
     })
 }
 
-fn cache(server: &Server) -> TokenCache {
+fn cache(server: &Server) -> TokenCache<Client> {
     let config = Config::client_secret_basic(&server.url("/token"), "id", "secret");
     TokenCache::new(Client::new(config).expect("valid config"))
 }
 
-fn secret_at(cache: &mut TokenCache, now: Instant) -> String {
+fn secret_at(cache: &mut TokenCache<Client>, now: Instant) -> String {
     cache.token_at(now).expect("token").access_token().secret().to_owned()
 }
 

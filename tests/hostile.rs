@@ -18,6 +18,8 @@
 //! Deadlines are short (see [`DEADLINE`]) and upper bounds generous
 //! ([`MARGIN`]) so a loaded two-core machine cannot make them flaky.
 
+#![cfg(feature = "ureq")]
+
 mod support;
 
 use std::fmt::Write as _;
@@ -26,7 +28,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use cctoken::{Client, Config, Error, Token};
+use cctoken::{Client, Config, Error, Token, TransportKind};
 use support::faults::{Fault, FaultServer, gzip_stored, gzip_zeros, head, reply_bytes};
 use support::{Server, Silent, TestPki, refused_port, token_response};
 
@@ -61,11 +63,13 @@ enum Want {
     OAuth(u16, &'static str),
     /// `HttpStatus` with this status and Retry-After (s). CLI: exit 1.
     Status(u16, Option<u64>),
-    /// `Transport`: the answer was not HTTP we can read. CLI: exit 1.
+    /// `Transport` of kind `Io`: the answer was not HTTP we can read. CLI: exit 1.
     Transport,
-    /// `Timeout`, within the deadline plus [`MARGIN`]. CLI: exit 1.
+    /// `Transport` of kind `Connect`: no connection. CLI: exit 1.
+    Connect,
+    /// `Transport` of kind `Timeout`, within the deadline plus [`MARGIN`]. CLI: exit 1.
     Timeout,
-    /// `Tls`, with this in the message. CLI: exit 1.
+    /// `Transport` of kind `Tls`, with this in the message. CLI: exit 1.
     Tls(&'static str),
     /// `Config` (nothing sent) with this in the message. CLI: exit 2.
     Config(&'static str),
@@ -118,14 +122,18 @@ fn assert_lib(name: &str, result: Result<Token, Error>, want: Want) -> Option<St
         (Error::HttpStatus { status, retry_after }, Want::Status(s, after)) => {
             *status == s && retry_after.map(|d| d.as_secs()) == after
         }
-        (Error::Transport(_), Want::Transport) | (Error::Timeout, Want::Timeout) => true,
-        (Error::Tls(_), Want::Tls(part)) => err.to_string().contains(part),
+        (Error::Transport(t), Want::Transport) => t.kind() == TransportKind::Io,
+        (Error::Transport(t), Want::Connect) => t.kind() == TransportKind::Connect,
+        (Error::Transport(t), Want::Timeout) => t.kind() == TransportKind::Timeout,
+        (Error::Transport(t), Want::Tls(part)) => {
+            t.kind() == TransportKind::Tls && err.to_string().contains(part)
+        }
         (Error::Config(msg), Want::Config(part)) => msg.contains(part),
         _ => false,
     };
     assert!(ok, "{name}: got {err:?}, wanted {want:?}");
     assert_eq!(err.is_credentials_rejected(), matches!(want, Want::Rejected(_)), "{name}: {err:?}");
-    if matches!(want, Want::Transport | Want::Timeout | Want::Tls(_) | Want::Invalid(_)) {
+    if matches!(want, Want::Transport | Want::Connect | Want::Timeout | Want::Tls(_) | Want::Invalid(_)) {
         assert!(err.is_transient(), "{name}: {err:?} should be worth a retry");
     }
     let line = err.to_string();
@@ -187,14 +195,15 @@ fn assert_cli(name: &str, run: &Run, want: Want, lib_line: Option<&str>) {
     assert!(!line.chars().any(char::is_control), "{name}: not one clean line: {run:?}");
     assert!(line.chars().count() <= MAX_LINE + 20, "{name}: {run:?}");
     assert_no_secret(name, &run.stderr);
-    let deterministic = !matches!(want, Want::Transport | Want::Tls(_));
+    let deterministic = !matches!(want, Want::Transport | Want::Connect | Want::Tls(_));
     match lib_line {
         Some(lib) if deterministic => assert_eq!(line, format!("fetch_token: {lib}"), "{name}"),
         _ => {}
     }
     let part = match want {
         Want::Timeout => "timed out",
-        Want::Transport => "could not reach the token endpoint",
+        Want::Transport => "the connection to the token endpoint failed",
+        Want::Connect => "could not connect to the token endpoint",
         Want::Tls(part) | Want::Invalid(part) | Want::Config(part) => part,
         _ => "",
     };
@@ -291,7 +300,7 @@ fn fault_with_timeout(name: &str, fault: Fault, want: Want, timeout: Option<Dura
         for server in [&lib, &cli] {
             let requests = server.requests();
             assert_eq!(requests.len(), 1, "{name}: {requests:?}");
-            assert_eq!(requests[0].header("accept-encoding"), None, "{name}: asked for compression");
+            assert_eq!(requests[0].header("accept-encoding"), Some("identity"), "{name}: compression");
         }
     }
 }
@@ -768,7 +777,7 @@ fn broken_http_framing() {
 
 #[test]
 fn connection_refused() {
-    both("connection refused", Want::Transport, || {
+    both("connection refused", Want::Connect, || {
         ((), Target::at(format!("http://127.0.0.1:{}/token", refused_port())))
     });
 }

@@ -1,6 +1,8 @@
 //! Nothing the crate prints (`Debug`, `Display`, error sources) contains the
 //! client secret, the access token, or the Basic credentials sent on the wire.
 
+#![cfg(feature = "ureq")]
+
 mod support;
 
 use std::fmt::Debug;
@@ -164,7 +166,7 @@ fn transport_errors_hide_the_credentials() {
         for config in configs(&base) {
             let config = config.timeout(short).add_root_pem(other_ca.clone());
             let err = Client::new(config).expect("valid config").fetch().unwrap_err();
-            assert!(matches!(err, Error::Tls(_) | Error::Timeout | Error::Transport(_)), "{err:?}");
+            assert!(matches!(err, Error::Transport(_)), "{err:?}");
             assert_clean(&format!("error from {base}"), &support::error_texts(&err));
         }
     }

@@ -1,12 +1,14 @@
 //! TLS trust, deadlines, redirects, size limits and the URL policy, against
 //! loopback servers only.
 
+#![cfg(feature = "ureq")]
+
 mod support;
 
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use cctoken::{Client, Config, Error, MAX_BODY, Token};
+use cctoken::{Client, Config, Error, MAX_BODY, Proxy, Token, TransportKind};
 use support::{Server, Silent, TestPki, refused_port, response, token_response};
 
 /// Slack for the scheduler on a loaded two-core machine.
@@ -40,12 +42,12 @@ fn a_certificate_from_an_untrusted_ca_is_a_tls_error() {
     let other = TestPki::new();
     let server = Server::https(&pki, |_| token_response("T", 60));
     let err = fetch(basic(&server.url_localhost("/token")).add_root_pem(other.ca_pem.clone())).unwrap_err();
-    assert!(matches!(err, Error::Tls(_)), "{err:?}");
+    assert_eq!(err.transport_kind(), Some(TransportKind::Tls), "{err:?}");
     assert!(err.is_transient());
     // With only the built-in Mozilla roots, the test CA is unknown too.
     if cfg!(feature = "webpki-roots") {
         let err = fetch(basic(&server.url_localhost("/token"))).unwrap_err();
-        assert!(matches!(err, Error::Tls(_)), "{err:?}");
+        assert_eq!(err.transport_kind(), Some(TransportKind::Tls), "{err:?}");
     }
     assert!(server.requests().is_empty(), "no request got past the handshake");
 }
@@ -56,7 +58,7 @@ fn a_certificate_for_another_name_is_a_tls_error() {
     let server = Server::https(&pki, |_| token_response("T", 60));
     for url in [server.url_localhost("/token"), server.url("/token")] {
         let err = fetch(basic(&url).add_root_pem(pki.ca_pem.clone())).unwrap_err();
-        assert!(matches!(err, Error::Tls(_)), "{url}: {err:?}");
+        assert_eq!(err.transport_kind(), Some(TransportKind::Tls), "{url}: {err:?}");
     }
     assert!(server.requests().is_empty(), "no request got past the handshake");
 }
@@ -107,7 +109,7 @@ fn no_roots_at_all_is_a_config_error_at_new() {
 fn a_server_that_never_answers_times_out_within_the_deadline() {
     let silent = Silent::start();
     let err = timed(SHORT, || fetch(basic(&silent.url("/token")).timeout(SHORT))).unwrap_err();
-    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert_eq!(err.transport_kind(), Some(TransportKind::Timeout), "{err:?}");
     assert!(err.is_transient());
     assert_eq!(silent.wait_accepted(1, Duration::from_secs(5)), 1, "the connection was accepted");
 }
@@ -118,7 +120,7 @@ fn a_tls_handshake_that_never_completes_times_out() {
     let silent = Silent::start();
     let config = basic(&silent.https_url("/token")).add_root_pem(pki.ca_pem.clone()).timeout(SHORT);
     let err = timed(SHORT, || fetch(config)).unwrap_err();
-    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert_eq!(err.transport_kind(), Some(TransportKind::Timeout), "{err:?}");
     assert_eq!(silent.wait_accepted(1, Duration::from_secs(5)), 1);
 }
 
@@ -141,7 +143,7 @@ fn dripping(head: &'static [u8], body: &'static [u8]) -> Server {
 fn a_slow_body_hits_the_deadline_for_the_whole_fetch() {
     let server = dripping(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", &[b' '; 100]);
     let err = timed(SHORT, || fetch(basic(&server.url("/token")).timeout(SHORT))).unwrap_err();
-    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert_eq!(err.transport_kind(), Some(TransportKind::Timeout), "{err:?}");
     assert_eq!(server.requests().len(), 1);
 }
 
@@ -149,7 +151,7 @@ fn a_slow_body_hits_the_deadline_for_the_whole_fetch() {
 fn slow_headers_hit_the_deadline_for_the_whole_fetch() {
     let server = dripping(b"HTTP/1.1 200 OK\r\nX-Slow: ", &[b'a'; 100]);
     let err = timed(SHORT, || fetch(basic(&server.url("/token")).timeout(SHORT))).unwrap_err();
-    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert_eq!(err.transport_kind(), Some(TransportKind::Timeout), "{err:?}");
 }
 
 /// Linux drops SYNs to a listener whose accept queue is full, so a connect to
@@ -174,7 +176,7 @@ fn the_connect_deadline_is_shorter_than_the_whole_one() {
     let config =
         basic(&format!("http://{addr}/token")).timeout(Duration::from_secs(5)).connect_timeout(connect);
     let err = timed(connect, || fetch(config)).unwrap_err();
-    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert_eq!(err.transport_kind(), Some(TransportKind::Timeout), "{err:?}");
 }
 
 #[test]
@@ -182,7 +184,7 @@ fn a_refused_connection_is_a_transport_error() {
     let url = format!("http://127.0.0.1:{}/token", refused_port());
     let start = Instant::now();
     let err = fetch(basic(&url).timeout(Duration::from_secs(5))).unwrap_err();
-    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    assert_eq!(err.transport_kind(), Some(TransportKind::Connect), "{err:?}");
     assert!(err.is_transient());
     assert!(start.elapsed() < Duration::from_secs(2), "refused at once, not timed out");
 }
@@ -221,7 +223,7 @@ fn the_deadline_applies_through_a_caller_agent() {
     let silent = Silent::start();
     let config = basic(&silent.url("/token")).agent(ureq::Agent::new_with_defaults()).timeout(SHORT);
     let err = timed(SHORT, || fetch(config)).unwrap_err();
-    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert_eq!(err.transport_kind(), Some(TransportKind::Timeout), "{err:?}");
 }
 
 // ---- Size limits ----------------------------------------------------------
@@ -273,7 +275,7 @@ fn a_chunked_body_over_64_kib_is_an_invalid_response() {
 fn response_headers_over_16_kib_are_refused() {
     let server = Server::http(|_| response(200, &[("X-Padding", &"a".repeat(20_000))], "{}"));
     let err = fetch(basic(&server.url("/token"))).unwrap_err();
-    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    assert_eq!(err.transport_kind(), Some(TransportKind::Io), "{err:?}");
 }
 
 /// An error status keeps its meaning whatever the size of the page that
@@ -360,4 +362,35 @@ fn zero_or_absurd_timeouts_are_configuration_errors() {
     }
     let ca = TestPki::new().ca_pem; // roots even without the webpki-roots feature
     assert!(Client::new(basic(url).timeout(Duration::from_secs(86_400)).add_root_pem(ca)).is_ok());
+}
+
+// ---- Proxies ----------------------------------------------------------------
+
+/// A named proxy gets `CONNECT host:port` and resolves the name itself (the
+/// device need not resolve it, which the `.invalid` name here proves); TLS
+/// then runs end to end, so the proxy never sees the credentials.
+#[test]
+fn a_named_proxy_is_asked_to_connect_to_the_token_host() {
+    let proxy = Server::http(|_| response(403, &[], ""));
+    let config = basic("https://auth.example.invalid/oauth/token").proxy(Proxy::Url(proxy.url("")));
+    let err = fetch(config).unwrap_err();
+    assert_eq!(err.transport_kind(), Some(TransportKind::Connect), "{err:?}");
+    let requests = proxy.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(
+        (requests[0].method.as_str(), requests[0].path.as_str()),
+        ("CONNECT", "auth.example.invalid:443")
+    );
+    assert_eq!(requests[0].header("authorization"), None);
+}
+
+#[test]
+fn a_proxy_that_cannot_be_used_is_a_configuration_error() {
+    for url in ["socks5://127.0.0.1:1080", "https://127.0.0.1:3128", "http://[", ""] {
+        let err = Client::new(basic("https://auth.example.com/token").proxy(Proxy::Url(url.to_owned())));
+        match err {
+            Err(Error::Config(msg)) => assert_eq!(msg, "the proxy must be an http://host:port URL", "{url}"),
+            other => panic!("{url}: {other:?}"),
+        }
+    }
 }

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use cctoken::{AccessToken, Error, Policy, Token, TokenCache};
+use cctoken::{AccessToken, Error, Policy, Token, TokenCache, TransportKind};
 
 const MINUTE: u64 = 60;
 
@@ -168,7 +168,7 @@ impl Server {
         let within = |(from, to): (u64, u64)| (from..to).contains(&minute);
         let s = &self.scenario;
         if within(s.outage) {
-            return Err(Error::Timeout);
+            return Err(TransportKind::Timeout.into());
         }
         if within(s.rate_limited) {
             self.retry_after_until[device] = Some(self.now + s.retry_after);

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::AccessToken;
+use crate::{AccessToken, TransportKind};
 
 const SEC: Duration = Duration::from_secs(1);
 const MIN: Duration = Duration::from_secs(60);
@@ -148,12 +148,12 @@ fn stale_while_failing_then_gate_then_recovery() {
     let mut cache = server.cache();
     secret(&mut cache, server.at(Duration::ZERO));
     let refresh = cache.refresh_at().map(|at| at - server.start()).unwrap_or_default();
-    server.fail_with(Some(Error::Timeout));
+    server.fail_with(Some(Error::from(TransportKind::Timeout)));
 
     // The refresh fails, but the valid token is still served and the failure is visible.
     assert_eq!(secret(&mut cache, server.at(refresh)), "t1");
     assert_eq!(server.requests(), 2);
-    assert!(matches!(cache.last_error(), Some(Error::Timeout)));
+    assert_eq!(cache.last_error().and_then(Error::transport_kind), Some(TransportKind::Timeout));
     let Decision::Wait(until) = cache.decide(server.now()) else { panic!("gate not shut") };
     let valid_for = cache.token_at(server.now()).map(|t| t.expires_at() - server.now()).unwrap_or_default();
     assert!(
@@ -198,7 +198,7 @@ fn after_hard_expiry_a_shut_gate_answers_at_once_with_backoff() {
 fn backoff_grows_and_is_capped() {
     let server = Server::new();
     let mut cache = server.cache();
-    server.fail_with(Some(Error::Timeout));
+    server.fail_with(Some(Error::from(TransportKind::Timeout)));
     let mut t = Duration::ZERO;
     let mut longest = Duration::ZERO;
     for n in 1..=30u32 {
@@ -249,8 +249,11 @@ fn an_invalidated_token_is_not_served_stale() {
     let mut cache = server.cache();
     secret(&mut cache, server.at(Duration::ZERO));
     cache.invalidate();
-    server.fail_with(Some(Error::Timeout));
-    assert!(matches!(cache.token_at(server.at(MIN)), Err(Error::Timeout)));
+    server.fail_with(Some(Error::from(TransportKind::Timeout)));
+    assert_eq!(
+        cache.token_at(server.at(MIN)).err().and_then(|e| e.transport_kind()),
+        Some(TransportKind::Timeout)
+    );
 }
 
 #[test]

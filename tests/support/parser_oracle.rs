@@ -108,13 +108,10 @@ pub fn check(data: &[u8]) -> Kind {
 
 /// [`check`] for an already decoded case.
 pub fn check_case(case: &Case) -> Kind {
-    let response = HttpResponse {
-        status: case.status,
-        content_type: case.content_type.as_deref(),
-        retry_after: case.retry_after.as_deref(),
-        date: case.date.as_deref(),
-        body: &case.body,
-    };
+    let response = HttpResponse::new(case.status, &case.body)
+        .content_type(case.content_type.as_deref())
+        .retry_after(case.retry_after.as_deref())
+        .date(case.date.as_deref());
     let now = Instant::now();
     let success = (200..300).contains(&case.status);
     let err = match config().parse_response(&response, now) {
