@@ -78,9 +78,9 @@ for target in "${TARGETS[@]}"; do
         # panic = "abort" needs std's panic_abort built too. Unlike a rustup target's prebuilt std,
         # std is built in this profile as well.
         log "$target: fetch_token in profile min"
-        for features in default-features no-default-features; do
+        for features in default-features no-webpki-roots; do
             flags=()
-            [[ $features == no-default-features ]] && flags=(--no-default-features)
+            [[ $features == no-webpki-roots ]] && flags=(--no-default-features --features ureq)
             "$cargo" build --locked --quiet -Zbuild-std=std,panic_abort --target "$target" --profile min \
                 --bin fetch_token "${flags[@]}"
             bytes=$(stat -c %s "$CARGO_TARGET_DIR/$target/min/fetch_token")

@@ -1,6 +1,8 @@
 //! End-to-end tests of the `fetch_token` binary: its exit statuses, its
 //! output, and what the token server receives.
 
+#![cfg(feature = "ureq")]
+
 mod support;
 
 use std::net::TcpListener;
@@ -115,6 +117,39 @@ fn environment_proxies_are_bypassed_for_loopback_http() {
     succeeds(run_with_env(&env, &["--url", &server.url("/oauth/v2/token"), "--auth", "basic"]));
     assert_eq!(server.requests().len(), 1);
     assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
+}
+
+/// For an https:// token URL, a proxy named in the environment is used only
+/// with `--proxy env`; `--proxy URL` names one. The "proxy" refuses every
+/// CONNECT, so a request that went through it fails to connect.
+#[test]
+fn https_goes_direct_unless_a_proxy_is_asked_for() {
+    let pki = TestPki::new();
+    let server = Server::https(&pki, |_| token_response(TOKEN, 3600));
+    let proxy = Server::http(|_| response(403, &[], ""));
+    let ca_file = temp_file("proxy-ca.pem", &pki.ca_pem);
+    let (url, proxy_url) = (server.url_localhost("/token"), proxy.url(""));
+    let env = [
+        ("CLIENT_ID", ID),
+        ("CLIENT_SECRET", SECRET),
+        ("HTTPS_PROXY", &*proxy_url),
+        ("ALL_PROXY", &*proxy_url),
+    ];
+    let args = ["--url", &url, "--auth", "basic", "--ca-file", ca_file.to_str().expect("UTF-8 path")];
+    succeeds(run_with_env(&env, &args));
+    assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
+
+    let connect = format!("localhost:{}", server.addr().port());
+    for (n, choice) in [(1, "env"), (2, proxy_url.as_str())] {
+        let stderr = fails(run_with_env(&env, &[&args[..], &["--proxy", choice]].concat()), 1);
+        assert!(stderr.contains("could not connect to the token endpoint"), "{choice}: {stderr}");
+        let requests = proxy.requests();
+        assert_eq!(requests.len(), n, "{choice}: {requests:?}");
+        assert_eq!((requests[n - 1].method.as_str(), requests[n - 1].path.as_str()), ("CONNECT", &*connect));
+    }
+    assert_eq!(server.requests().len(), 1, "only the direct fetch reached the token server");
+    let stderr = fails(run_with_env(&env, &[&args[..], &["--proxy", "socks5://127.0.0.1:1"]].concat()), 2);
+    assert!(stderr.contains("the proxy must be an http://host:port URL"), "{stderr}");
 }
 
 #[test]

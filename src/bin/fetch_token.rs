@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! CLIENT_ID=.. CLIENT_SECRET=.. fetch_token --url TOKEN_URL --auth basic|post|nfleet \
-//!     [--scope S]... [--ca-file PEM] [--timeout SECS]
+//!     [--scope S]... [--ca-file PEM] [--timeout SECS] [--proxy URL|env]
 //! ```
 //!
 //! On success the token alone is printed on stdout and the exit status is 0.
@@ -22,11 +22,11 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cctoken::{AuthStyle, Client, Config, Error};
+use cctoken::{AuthStyle, Client, Config, Error, Proxy};
 
 const HELP: &str = "\
 usage: CLIENT_ID=.. CLIENT_SECRET=.. fetch_token --url TOKEN_URL --auth basic|post|nfleet
-                   [--scope S]... [--ca-file PEM] [--timeout SECS]
+                   [--scope S]... [--ca-file PEM] [--timeout SECS] [--proxy URL|env]
 
 Prints an OAuth 2.0 client-credentials access token on stdout. The client id and
 secret are read from the environment variables CLIENT_ID and CLIENT_SECRET only.
@@ -37,6 +37,9 @@ secret are read from the environment variables CLIENT_ID and CLIENT_SECRET only.
   --scope S        a scope to request; repeat for several
   --ca-file PEM    also trust the CA certificates in this PEM file
   --timeout SECS   deadline for the whole request (default 30)
+  --proxy URL|env  reach an https:// token URL through this http:// proxy, or
+                   through the one in ALL_PROXY/HTTPS_PROXY/HTTP_PROXY (and
+                   NO_PROXY) with 'env'; default: direct, whatever the environment
 
 exit status: 0 token printed, 1 failed (retry may help),
              2 usage or configuration error, 3 credentials rejected";
@@ -52,6 +55,7 @@ struct Args {
     scopes: Vec<String>,
     ca_file: Option<String>,
     timeout: Option<Duration>,
+    proxy: Option<Proxy>,
     help: bool,
 }
 
@@ -108,6 +112,7 @@ fn parse_args(argv: impl Iterator<Item = OsString>) -> Result<Args, Failure> {
             }
             "--ca-file" => args.ca_file.replace(value()?).is_some(),
             "--timeout" => args.timeout.replace(seconds(&value()?)?).is_some(),
+            "--proxy" => args.proxy.replace(proxy(value()?)).is_some(),
             // Only flags are echoed: a stray argument might be a secret pasted in the wrong place.
             _ if flag.starts_with('-') => return Err(usage(format!("unknown flag '{flag}' (see --help)"))),
             _ => return Err(usage("unexpected argument: flags take the form --name VALUE (see --help)")),
@@ -126,6 +131,13 @@ fn auth_style(name: &str) -> Result<AuthStyle, Failure> {
         // NFleet: the URL as given, with the raw id and secret as Basic credentials.
         "nfleet" => Ok(AuthStyle::BasicRaw),
         _ => Err(usage(format!("--auth must be basic, post or nfleet, not '{name}'"))),
+    }
+}
+
+fn proxy(value: String) -> Proxy {
+    match value.as_str() {
+        "env" => Proxy::FromEnvironment,
+        _ => Proxy::Url(value),
     }
 }
 
@@ -180,6 +192,9 @@ fn fetch(args: Args) -> Result<String, Failure> {
     }
     if let Some(timeout) = args.timeout {
         config = config.timeout(timeout);
+    }
+    if let Some(proxy) = args.proxy {
+        config = config.proxy(proxy);
     }
     let token = Client::new(config).and_then(|client| client.fetch()).map_err(|e| {
         let code = match e {
