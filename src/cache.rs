@@ -121,7 +121,8 @@ impl<F: Fetch> TokenCache<F> {
     }
 
     /// `clock` is read after a fetch, which may take up to its deadline, so
-    /// that the gate opens a full delay after the failure was known.
+    /// that the gate opens a full delay after the failure was known, and so
+    /// that a token which expired while the fetch was under way is not served.
     fn get(&mut self, now: Instant, clock: impl Fn() -> Instant) -> Result<&Token, Error> {
         match self.decide(now) {
             Decision::Fresh => {}
@@ -133,8 +134,9 @@ impl<F: Fetch> TokenCache<F> {
             Decision::Fetch => match self.fetcher.fetch() {
                 Ok(token) => self.store(token),
                 Err(error) => {
-                    self.fail(error.clone(), clock());
-                    if self.usable_stale(now).is_none() {
+                    let failed_at = clock();
+                    self.fail(error.clone(), failed_at);
+                    if self.usable_stale(failed_at).is_none() {
                         return Err(error);
                     }
                 }

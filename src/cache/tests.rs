@@ -12,7 +12,8 @@ const MIN: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 
 /// A token server on a virtual clock: answers with tokens of `lifetime`, or
-/// with the errors queued in `fail`, and counts requests.
+/// with the error set by `fail_with`, and counts requests. Each request
+/// advances the clock by `latency`; a token counts from when it was sent.
 #[derive(Clone)]
 struct Server(Rc<ServerState>);
 
@@ -21,6 +22,7 @@ struct ServerState {
     now: Cell<Instant>,
     requests: Cell<u32>,
     lifetime: Cell<Duration>,
+    latency: Cell<Duration>,
     down: RefCell<Option<Error>>,
 }
 
@@ -32,6 +34,7 @@ impl Server {
             now: Cell::new(start),
             requests: Cell::new(0),
             lifetime: Cell::new(HOUR),
+            latency: Cell::new(Duration::ZERO),
             down: RefCell::new(None),
         }))
     }
@@ -58,11 +61,13 @@ impl Server {
     }
     fn fetch(&self) -> Result<Token, Error> {
         self.0.requests.set(self.0.requests.get() + 1);
+        let sent_at = self.now();
+        self.0.now.set(sent_at + self.0.latency.get());
         if let Some(error) = self.0.down.borrow().clone() {
             return Err(error);
         }
         let name = format!("t{}", self.0.requests.get());
-        Ok(Token::new(AccessToken::new(name), self.now(), self.0.lifetime.get()))
+        Ok(Token::new(AccessToken::new(name), sent_at, self.0.lifetime.get()))
     }
 }
 
@@ -172,6 +177,41 @@ fn stale_while_failing_then_gate_then_recovery() {
     assert_eq!(secret(&mut cache, until), "t3");
     assert!(cache.last_error().is_none());
     assert_eq!(cache.consecutive_failures(), 0);
+}
+
+#[test]
+fn a_token_that_expires_during_a_failed_refresh_is_not_served() {
+    // t1 lives a minute; whatever its refresh point (at most 51 s), a call at
+    // 55 s refreshes it, and the failing request takes 35 s: the token expired
+    // at 60 s, while the request was under way.
+    let server = Server::new();
+    server.0.lifetime.set(MIN);
+    let mut cache = server.cache();
+    secret(&mut cache, server.at(Duration::ZERO));
+    server.fail_with(Some(Error::Timeout));
+    server.0.latency.set(35 * SEC);
+    let clock = || server.now();
+    let got = cache.get(server.at(55 * SEC), clock).map(|t| t.access_token().secret().to_owned());
+    assert!(matches!(got, Err(Error::Timeout)), "{got:?}");
+    assert_eq!(server.requests(), 2);
+    assert_eq!(server.now(), server.start() + 90 * SEC);
+
+    // The same through `call_with`: the API is never called with the expired token.
+    let mut cache = server.cache();
+    server.fail_with(None);
+    server.0.latency.set(Duration::ZERO);
+    secret(&mut cache, server.at(Duration::ZERO));
+    server.fail_with(Some(Error::Timeout));
+    server.0.latency.set(35 * SEC);
+    server.at(55 * SEC);
+    let mut seen = Vec::new();
+    let result = cache.call_with(clock, |bearer| {
+        seen.push(bearer.to_owned());
+        200u16
+    });
+    assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+    assert_eq!(seen, Vec::<String>::new());
+    assert_eq!(server.requests(), 4);
 }
 
 #[test]
