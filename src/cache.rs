@@ -24,8 +24,9 @@ use crate::token::Token;
 ///   tells that the refresh failed.
 /// - **Failure gate.** After a failed fetch the token server is not
 ///   contacted again until a gate opens: exponential backoff with full
-///   jitter for transient failures, the server's `Retry-After` when it sent
-///   one, a long cooldown when the credentials were rejected. While the gate
+///   jitter for transient failures, a long cooldown for others (rejected
+///   credentials, say), either lengthened to the server's `Retry-After` when
+///   it asks for longer ([`Policy::max_retry_after`]). While the gate
 ///   is shut, calls answer at once with the valid token or
 ///   [`Error::Backoff`].
 ///

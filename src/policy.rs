@@ -82,8 +82,20 @@ impl Policy {
         self
     }
 
-    /// The longest `Retry-After` obeyed; longer ones are cut to this, so a
-    /// broken server cannot lock a device out for days. Defaults to 1 hour.
+    /// The longest wait a server's `Retry-After` can cause, so that a broken
+    /// server cannot lock a device out for days. Defaults to 1 hour.
+    ///
+    /// A `Retry-After` may lengthen the delay after a failure, never shorten
+    /// it: the gate stays shut for the longer of the ordinary delay (the
+    /// [backoff](Policy::backoff) of a transient failure, the
+    /// [cooldown](Policy::rejected_cooldown) of any other) and the
+    /// `Retry-After` wait. So `Retry-After: 0`, or a date in the past, leaves
+    /// the ordinary delay. The `Retry-After` wait, with `w` the server's value
+    /// cut to this maximum, is drawn uniformly between `w` and 1.25 × `w`, to
+    /// spread a crowd the server sent away at once; when 1.25 × `w` would
+    /// exceed this maximum, it is drawn between 80 % and 100 % of the maximum
+    /// instead. It never exceeds this maximum, and a crowd cut to it still
+    /// spreads.
     pub fn max_retry_after(mut self, max: Duration) -> Self {
         self.max_retry_after = max;
         self
@@ -139,18 +151,35 @@ impl Policy {
         }
     }
 
+    /// The ordinary delay for `error` (backoff or cooldown), lengthened to the
+    /// server's `Retry-After` wait when that is longer: a `Retry-After` of 0
+    /// must not make a permanent error retried at once.
     fn failure_delay(&self, rng: &mut Rng, error: &Error, failures: u32) -> Duration {
-        if let Some(wait) = error.retry_after() {
-            // Obey the server, then spread the crowd it sent away at once.
-            let wait = wait.min(self.max_retry_after);
-            return wait + (wait / 4).mul_f64(rng.unit());
-        }
-        if error.is_transient() {
+        let ordinary = if error.is_transient() {
             let doubling = 2u32.saturating_pow(failures.saturating_sub(1));
             let ceiling = self.backoff_base.saturating_mul(doubling).min(self.backoff_max);
-            return ceiling.mul_f64(rng.unit());
+            ceiling.mul_f64(rng.unit())
+        } else {
+            self.rejected_cooldown.mul_f64(0.75 + 0.25 * rng.unit())
+        };
+        match error.retry_after() {
+            Some(after) => ordinary.max(self.retry_after_wait(rng, after)),
+            None => ordinary,
         }
-        self.rejected_cooldown.mul_f64(0.75 + 0.25 * rng.unit())
+    }
+
+    /// The wait a `Retry-After` of `after` asks for: obeyed up to the cap,
+    /// then jittered to spread the crowd the server sent away at once, within
+    /// the bounds [`Policy::max_retry_after`] documents.
+    fn retry_after_wait(&self, rng: &mut Rng, after: Duration) -> Duration {
+        let max = self.max_retry_after;
+        let wait = after.min(max);
+        let (low, high) = match wait.checked_add(wait / 4) {
+            Some(high) if high <= max => (wait, high),
+            _ => (max - max / 5, max),
+        };
+        // `min`: the float product must not round past the top of the range.
+        (low + (high - low).mul_f64(rng.unit())).min(high)
     }
 }
 
@@ -192,6 +221,7 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::OAuthError;
 
     const HOUR: Duration = Duration::from_secs(3600);
 
@@ -252,6 +282,65 @@ mod tests {
         }
         // A huge failure count neither overflows nor exceeds the cap.
         assert!(policy.delay(&mut rng, &timeout, u32::MAX, None) < Duration::from_secs(600));
+    }
+
+    #[test]
+    fn retry_after_never_shortens_a_delay() {
+        let policy = Policy::default();
+        let mut rng = Rng::new(Some(11));
+        let cooldown = Duration::from_secs(675)..Duration::from_secs(900);
+        for after in [0, 1].map(Duration::from_secs) {
+            let not_found = Error::HttpStatus { status: 404, retry_after: Some(after) };
+            let oauth = OAuthError::new("invalid_scope", None, None);
+            let bad_scope = Error::OAuth { status: 400, oauth, retry_after: Some(after) };
+            for error in [not_found, bad_scope] {
+                for _ in 0..200 {
+                    let d = policy.delay(&mut rng, &error, 1, None);
+                    assert!(cooldown.contains(&d), "{error}, Retry-After {after:?}: {d:?}");
+                }
+            }
+        }
+        // `Retry-After: 0` on a 429 (or a date in the past) leaves the
+        // ordinary backoff, full jitter over its whole range.
+        let limited = Error::HttpStatus { status: 429, retry_after: Some(Duration::ZERO) };
+        for (failures, ceiling) in [(1, 10), (3, 40)] {
+            let ceiling = Duration::from_secs(ceiling);
+            let delays: Vec<Duration> =
+                (0..500).map(|_| policy.delay(&mut rng, &limited, failures, None)).collect();
+            assert!(delays.iter().all(|d| *d < ceiling), "{delays:?}");
+            assert!(delays.iter().any(|d| *d < ceiling / 10), "{delays:?}");
+            assert!(delays.iter().any(|d| *d > ceiling.mul_f64(0.9)), "{delays:?}");
+        }
+    }
+
+    #[test]
+    fn the_retry_after_cap_bounds_the_whole_wait() {
+        let policy = Policy::default();
+        let mut rng = Rng::new(Some(13));
+        let year = Duration::from_secs(86_400 * 365);
+        for (after, low, high) in [
+            // In [w, 1.25 w].
+            (120, 120, 150),
+            // 1.25 w would pass the cap of an hour: in [48 min, 60 min].
+            (86_400 * 365, 48 * 60, 3600),
+            (55 * 60, 48 * 60, 3600),
+        ] {
+            let error = Error::HttpStatus { status: 429, retry_after: Some(Duration::from_secs(after)) };
+            let (low, high) = (Duration::from_secs(low), Duration::from_secs(high));
+            let delays: Vec<Duration> = (0..1000).map(|_| policy.delay(&mut rng, &error, 1, None)).collect();
+            let (min, max) = (delays.iter().min().copied(), delays.iter().max().copied());
+            assert!(delays.iter().all(|d| (low..=high).contains(d)), "{after} s: {min:?} to {max:?}");
+            // The crowd spreads over the whole range.
+            let tenth = (high - low) / 10;
+            assert!(min < Some(low + tenth) && max > Some(high - tenth), "{after} s: {min:?} to {max:?}");
+        }
+        // A smaller cap bounds the wait the same way.
+        let policy = Policy::default().max_retry_after(Duration::from_secs(100));
+        let absurd = Error::HttpStatus { status: 503, retry_after: Some(year) };
+        for _ in 0..200 {
+            let d = policy.delay(&mut rng, &absurd, 1, None);
+            assert!(d >= Duration::from_secs(80) && d <= Duration::from_secs(100), "{d:?}");
+        }
     }
 
     #[test]

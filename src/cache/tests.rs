@@ -235,6 +235,32 @@ fn after_hard_expiry_a_shut_gate_answers_at_once_with_backoff() {
 }
 
 #[test]
+fn retry_after_zero_does_not_open_the_gate_on_a_permanent_error() {
+    let server = Server::new();
+    let mut cache = server.cache();
+    server.fail_with(Some(Error::HttpStatus { status: 404, retry_after: Some(Duration::ZERO) }));
+    // 100 calls over a minute.
+    let answers: Vec<Result<String, Error>> = (0..100u64)
+        .map(|i| cache.token_at(server.at(Duration::from_millis(600 * i))).map(|t| t.authorization()))
+        .collect();
+    assert_eq!(server.requests(), 1, "only the first call reaches the server");
+    assert!(matches!(answers[0], Err(Error::HttpStatus { status: 404, .. })), "{:?}", answers[0]);
+    // The cooldown of a permanent error, not the server's zero.
+    let Decision::Wait(until) = cache.decide(server.now()) else { panic!("gate not shut") };
+    let cooldown = until - server.start();
+    assert!(cooldown >= 675 * SEC && cooldown < 900 * SEC, "{cooldown:?}");
+    for (i, answer) in answers.iter().enumerate().skip(1) {
+        match answer {
+            Err(Error::Backoff { retry_at, last }) => {
+                assert_eq!(*retry_at, until, "call {i}");
+                assert!(matches!(**last, Error::HttpStatus { status: 404, .. }), "call {i}: {last}");
+            }
+            other => panic!("call {i}: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn backoff_grows_and_is_capped() {
     let server = Server::new();
     let mut cache = server.cache();
