@@ -70,6 +70,15 @@ pub enum Error {
         /// The failure that closed the gate.
         last: Box<Error>,
     },
+    /// A [`TokenCache`](crate::TokenCache) is not requesting another token
+    /// until `retry_at`, because the last one was requested less than
+    /// [`Policy::min_fetch_interval`](crate::Policy::min_fetch_interval) ago,
+    /// and it has no valid token to serve meanwhile (the last one has already
+    /// expired, or the API rejected it).
+    RateLimited {
+        /// When the cache will request a token again.
+        retry_at: Instant,
+    },
     /// The configuration cannot work: a refused URL, a control character in
     /// a credential, an unreadable CA certificate, …
     Config(String),
@@ -99,6 +108,7 @@ impl Error {
                 matches!(oauth.code(), "server_error" | "temporarily_unavailable")
             }
             Error::Backoff { last, .. } => last.is_transient(),
+            Error::RateLimited { .. } => true,
             Error::CredentialsRejected { .. } | Error::Config(_) => false,
         }
     }
@@ -155,6 +165,9 @@ impl fmt::Display for Error {
                 write!(f, "invalid token response (HTTP {status}): {reason}")
             }
             Error::Backoff { last, .. } => write!(f, "backing off from the token endpoint after: {last}"),
+            Error::RateLimited { .. } => {
+                f.write_str("not asking the token endpoint for a new token so soon after the last one")
+            }
             Error::Config(msg) => write!(f, "invalid configuration: {msg}"),
         }
     }
@@ -341,6 +354,7 @@ mod tests {
         assert!(oauth("temporarily_unavailable").is_transient());
         assert!(!oauth("invalid_scope").is_transient());
         assert!(Error::Timeout.is_transient());
+        assert!(Error::RateLimited { retry_at: Instant::now() }.is_transient());
         assert!(!Error::config("x").is_transient());
     }
 
@@ -354,5 +368,12 @@ mod tests {
             e.to_string(),
             "token endpoint rejected the client credentials (HTTP 400, error=invalid_client: no such client)"
         );
+        let limited = Error::RateLimited { retry_at: Instant::now() };
+        assert_eq!(
+            limited.to_string(),
+            "not asking the token endpoint for a new token so soon after the last one"
+        );
+        assert!(std::error::Error::source(&limited).is_none());
+        assert_eq!(limited.retry_after(), None);
     }
 }

@@ -24,6 +24,7 @@ pub struct Policy {
     pub(crate) rejected_cooldown: Duration,
     pub(crate) max_retry_after: Duration,
     pub(crate) min_token_age: Duration,
+    pub(crate) min_fetch_interval: Duration,
     pub(crate) seed: Option<u64>,
 }
 
@@ -37,6 +38,7 @@ impl Default for Policy {
             rejected_cooldown: Duration::from_secs(15 * 60),
             max_retry_after: Duration::from_secs(3600),
             min_token_age: Duration::from_secs(30),
+            min_fetch_interval: Duration::from_secs(10),
             seed: None,
         }
     }
@@ -107,6 +109,19 @@ impl Policy {
     /// cache loop on the token endpoint. Defaults to 30 seconds.
     pub fn min_token_age(mut self, age: Duration) -> Self {
         self.min_token_age = age;
+        self
+    }
+
+    /// After a successful token request, no other token request is sent until
+    /// this long after that one was sent (the token's
+    /// [`issued_at`](crate::Token::issued_at)), however short the token's
+    /// lifetime: a server answering `expires_in` 0 or 1 cannot make the cache
+    /// fetch on every call. Meanwhile a still valid token is served as usual;
+    /// without one, calls get [`Error::RateLimited`]. A token that has
+    /// expired on arrival is still handed out once, by the call that fetched
+    /// it. Defaults to 10 seconds.
+    pub fn min_fetch_interval(mut self, interval: Duration) -> Self {
+        self.min_fetch_interval = interval;
         self
     }
 

@@ -138,13 +138,77 @@ fn short_tokens_are_not_refetched_on_every_call() {
 }
 
 #[test]
-fn zero_lifetime_tokens_are_used_once() {
+fn zero_lifetime_tokens_are_used_once_and_fetched_at_most_every_ten_seconds() {
     let server = Server::new();
     server.0.lifetime.set(Duration::ZERO);
     let mut cache = server.cache();
-    let now = server.at(Duration::ZERO);
-    assert_eq!(secret(&mut cache, now), "t1");
-    assert_eq!(secret(&mut cache, now), "t2");
+    let mut fetched_at = Vec::new();
+    // 100 calls over a minute, one every 600 ms.
+    for i in 0..100u64 {
+        let now = server.at(Duration::from_millis(600 * i));
+        let before = server.requests();
+        let answer = cache.token_at(now).map(|t| t.access_token().secret().to_owned());
+        if server.requests() > before {
+            // The call that fetched the token gets it, though it is already expired.
+            assert_eq!(answer.ok(), Some(format!("t{}", server.requests())), "call {i}");
+            fetched_at.push(now - server.start());
+            continue;
+        }
+        let last = fetched_at.last().copied().unwrap_or_default();
+        let retry_at = server.start() + last + 10 * SEC;
+        match answer {
+            Err(Error::RateLimited { retry_at: at }) => assert_eq!(at, retry_at, "call {i}"),
+            other => panic!("call {i}: {other:?}"),
+        }
+        assert_eq!(cache.decide(now), Decision::Wait(retry_at), "call {i}");
+        assert!(cache.cached_at(now).is_none(), "call {i}");
+    }
+    // A request at 0 s, then at the first call 10 s or more after the one before.
+    let ms = Duration::from_millis;
+    assert_eq!(fetched_at, [ms(0), ms(10_200), ms(20_400), ms(30_600), ms(40_800), ms(51_000)]);
+    assert_eq!(server.requests(), 6);
+}
+
+#[test]
+fn a_short_token_is_served_while_valid_but_never_once_expired() {
+    let server = Server::new();
+    server.0.lifetime.set(SEC);
+    let mut cache = server.cache();
+    assert_eq!(secret(&mut cache, server.at(Duration::ZERO)), "t1");
+    // Valid: served, though its refresh point (at most 0.85 s) has passed.
+    let valid = server.at(Duration::from_millis(900));
+    assert_eq!(cache.decide(valid), Decision::Fresh);
+    assert_eq!(secret(&mut cache, valid), "t1");
+    // Expired at 1 s: neither fresh nor served until a new one may be fetched.
+    let ten = server.start() + 10 * SEC;
+    for ms in [1000, 5000, 9999] {
+        let now = server.at(Duration::from_millis(ms));
+        assert_eq!(cache.decide(now), Decision::Wait(ten), "{ms} ms");
+        assert!(cache.cached_at(now).is_none(), "{ms} ms");
+        assert!(
+            matches!(cache.token_at(now), Err(Error::RateLimited { retry_at }) if retry_at == ten),
+            "{ms} ms"
+        );
+    }
+    assert_eq!(server.requests(), 1);
+    assert_eq!(cache.decide(ten), Decision::Fetch);
+    assert_eq!(secret(&mut cache, server.at(10 * SEC)), "t2");
+}
+
+#[test]
+fn an_invalidated_token_is_replaced_no_sooner_than_the_fetch_interval() {
+    let server = Server::new();
+    let policy = Policy::default().seed(42).min_token_age(Duration::ZERO);
+    let s = server.clone();
+    let mut cache = TokenCache::with_policy(move || s.fetch(), policy);
+    assert_eq!(secret(&mut cache, server.at(Duration::ZERO)), "t1");
+    cache.invalidate();
+    let ten = server.start() + 10 * SEC;
+    assert!(
+        matches!(cache.token_at(server.at(5 * SEC)), Err(Error::RateLimited { retry_at }) if retry_at == ten)
+    );
+    assert_eq!(server.requests(), 1);
+    assert_eq!(secret(&mut cache, server.at(10 * SEC)), "t2");
 }
 
 #[test]
