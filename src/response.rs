@@ -139,11 +139,20 @@ impl Config {
     /// counts from `issued_at` (pass the instant the request was sent), or the [`Error`] it amounts to.
     ///
     /// Lenient in what it accepts: any 2xx status, `token_type` `Bearer` in
-    /// any case (or absent), `expires_in` as a number or a numeric string
-    /// (fractions are cut, values above [`Config::max_lifetime`] clamped,
-    /// absence means [`Config::default_lifetime`]), unknown fields. Strict in
-    /// what it returns: an empty or non-printable token, another token type,
-    /// a negative lifetime, or an `error` field inside a 2xx are all errors.
+    /// any case (or absent), unknown fields, and `expires_in` as a JSON
+    /// number or as a string whose trimmed content is a JSON number, read
+    /// exactly like that number (`"3600.5"` as `3600.5`): a fraction is cut,
+    /// a value above [`Config::max_lifetime`], however large, is clamped to
+    /// it. An absent or `null` `expires_in` means [`Config::default_lifetime`].
+    ///
+    /// Strict in what it returns: an empty or non-printable token, another
+    /// token type, an `error` field inside a 2xx, and an `expires_in` that is
+    /// negative (`expires_in is negative`, in a string too) or not a number
+    /// (`expires_in is not a number`: a boolean, or a string holding anything
+    /// but a JSON number, such as `"1h"`, `"+60"`, `"inf"`, `"null"`, a
+    /// quoted string, or `"1e400"`, which overflows a double) are all errors.
+    /// A bare `1e400` is refused with the whole body, as JSON this parser
+    /// cannot read.
     ///
     /// ```
     /// use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -316,15 +325,20 @@ fn days_since_epoch(year: u64, month: u64, day: u64) -> u64 {
     (era * 146_097 + day_of_era) - 719_468
 }
 
-/// `expires_in` as seconds: a non-negative number (fraction cut) or a string
-/// holding a non-negative integer.
+/// `expires_in` as seconds: a non-negative JSON number (fraction cut), or a
+/// string whose trimmed content is one, read by the same JSON parser so that
+/// `"3600.5"` and `3600.5` (or `"1e20"` and `1e20`) give the same lifetime.
 fn seconds(value: &Scalar) -> Result<Duration, &'static str> {
     match value {
         Scalar::Unsigned(n) => Ok(Duration::from_secs(*n)),
         // `as` saturates: 1e300 becomes u64::MAX, clamped by the caller.
         Scalar::Float(f) if *f >= 0.0 => Ok(Duration::from_secs(*f as u64)),
         Scalar::Float(_) | Scalar::Negative => Err("expires_in is negative"),
-        Scalar::Str(s) => s.trim().parse().map(Duration::from_secs).map_err(|_| "expires_in is not a number"),
+        // A string inside the string is not a number: no second unwrapping.
+        Scalar::Str(s) => match miniserde::json::from_str::<Scalar>(s.trim()) {
+            Ok(Scalar::Str(_)) | Err(_) => Err("expires_in is not a number"),
+            Ok(number) => seconds(&number),
+        },
         Scalar::Bool => Err("expires_in is not a number"),
     }
 }
@@ -363,20 +377,55 @@ mod tests {
             (r#"{"access_token":"t","expires_in":null}"#, 600),
             (r#"{"access_token":"t","expires_in":1e12}"#, DAY),
             (r#"{"access_token":"t","expires_in":18446744073709551615}"#, DAY),
+            (r#"{"access_token":"t","expires_in":99999999999999999999}"#, DAY),
+            (r#"{"access_token":"t","expires_in":3600.5}"#, 3600),
+            // A string holding a JSON number reads exactly like that number.
+            (r#"{"access_token":"t","expires_in":"3600.5"}"#, 3600),
+            (r#"{"access_token":"t","expires_in":"99999999999999999999"}"#, DAY),
+            (r#"{"access_token":"t","expires_in":"18446744073709551615"}"#, DAY),
+            (r#"{"access_token":"t","expires_in":"1e12"}"#, DAY),
+            (r#"{"access_token":"t","expires_in":"1e3"}"#, 1000),
+            (r#"{"access_token":"t","expires_in":"59.9"}"#, 59),
+            (r#"{"access_token":"t","expires_in":"0"}"#, 0),
+            (r#"{"access_token":"t","expires_in":"\t60.0\n"}"#, 60),
         ];
         for (body, want) in cases {
             assert_eq!(lifetime(body).ok(), Some(*want), "{body}");
         }
-        for body in [
-            r#"{"access_token":"t","expires_in":-1}"#,
-            r#"{"access_token":"t","expires_in":-0.5}"#,
-            r#"{"access_token":"t","expires_in":"soon"}"#,
-            r#"{"access_token":"t","expires_in":"-5"}"#,
-            r#"{"access_token":"t","expires_in":true}"#,
-            // miniserde refuses numbers that overflow f64.
-            r#"{"access_token":"t","expires_in":1e400}"#,
+        let negative = "expires_in is negative";
+        let not_a_number = "expires_in is not a number";
+        for (body, reason) in [
+            (r#"{"access_token":"t","expires_in":-1}"#, negative),
+            (r#"{"access_token":"t","expires_in":-0.5}"#, negative),
+            (r#"{"access_token":"t","expires_in":"-5"}"#, negative),
+            (r#"{"access_token":"t","expires_in":"-0.5"}"#, negative),
+            (r#"{"access_token":"t","expires_in":" -1e3 "}"#, negative),
+            (r#"{"access_token":"t","expires_in":true}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"soon"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":""}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"  "}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"\"3600\""}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"true"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"null"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"inf"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"NaN"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"1e400"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"+60"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"060"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"60 s"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"0x3c"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"[60]"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"{}"}"#, not_a_number),
+            // miniserde refuses numbers that overflow f64, as the whole body.
+            (
+                r#"{"access_token":"t","expires_in":1e400}"#,
+                "body is not a JSON object with the expected field types",
+            ),
         ] {
-            assert!(matches!(lifetime(body), Err(Error::InvalidResponse { .. })), "{body}");
+            match lifetime(body) {
+                Err(Error::InvalidResponse { status: 200, reason: got }) => assert_eq!(got, reason, "{body}"),
+                other => panic!("{body}: {other:?}"),
+            }
         }
     }
 
