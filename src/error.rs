@@ -234,8 +234,10 @@ impl fmt::Display for OAuthError {
 
 /// Replaces every occurrence of each `secret` in `text` with `[redacted]`:
 /// a server that echoes the client secret or a token in its error text must
-/// not put it into our errors and logs. Secrets shorter than four characters
-/// are left alone: they would match ordinary words and protect nothing.
+/// not put it into our errors and logs. A secret shorter than four characters
+/// that occurs in the text makes the whole text `[redacted]`: replacing each
+/// occurrence of a string that short would mangle ordinary words. Empty
+/// secrets are ignored.
 ///
 /// Both the text and the secrets are first made one line ([`one_line`]), so
 /// a secret echoed with its whitespace changed (`a\nb` or `a  b` for the
@@ -245,9 +247,11 @@ impl fmt::Display for OAuthError {
 /// `secrets` is replaced. The result is one line; it is not yet cut to
 /// [`MAX_SERVER_TEXT`] characters, though a text far longer is cut short.
 pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
-    let secrets: Vec<String> =
-        secrets.iter().map(|s| one_line(s)).filter(|s| s.chars().count() >= 4).collect();
+    let secrets: Vec<String> = secrets.iter().map(|s| one_line(s)).filter(|s| !s.is_empty()).collect();
     let text = one_line(text);
+    if secrets.iter().any(|s| s.chars().count() < 4 && text.contains(s.as_str())) {
+        return "[redacted]".to_owned();
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text.as_str();
     // Past `4 * MAX_SERVER_TEXT` bytes, `out` holds more characters than
@@ -313,12 +317,28 @@ mod tests {
 
     #[test]
     fn redact_hides_every_occurrence() {
-        let secrets = ["s3cr3t".to_owned(), String::new(), "t0ken".to_owned(), "id".to_owned()];
+        let secrets = ["s3cr3t".to_owned(), String::new(), "t0ken".to_owned()];
         assert_eq!(
             redact("bad id s3cr3t, s3cr3t! t0ken", &secrets),
             "bad id [redacted], [redacted]! [redacted]"
         );
         assert_eq!(redact("nothing here", &secrets), "nothing here");
+    }
+
+    #[test]
+    fn a_short_secret_in_the_text_redacts_all_of_it() {
+        let secrets = ["s3cr3t".to_owned(), "abc".to_owned()];
+        assert_eq!(redact("bad secret abc, s3cr3t", &secrets), "[redacted]");
+        assert_eq!(redact("xabcx", &secrets), "[redacted]");
+        assert_eq!(redact("no ab c here, s3cr3t", &secrets), "no ab c here, [redacted]");
+        let one = ["x".to_owned()];
+        assert_eq!(redact("invalid secret x", &one), "[redacted]");
+        assert_eq!(redact("invalid secret y", &one), "invalid secret y");
+        // Found with its whitespace changed, as longer secrets are.
+        assert_eq!(redact("got a\r\n b", &["a b".to_owned()]), "[redacted]");
+        // An empty secret is ignored.
+        assert_eq!(redact("any text", &[String::new()]), "any text");
+        assert_eq!(redact("", &one), "");
     }
 
     #[test]

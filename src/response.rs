@@ -247,14 +247,20 @@ fn parse_fields(response: &HttpResponse<'_>) -> Result<Fields, &'static str> {
 }
 
 /// The error for a non-2xx status, or for an `error` field in any response.
-/// Server text is cleared of `config`'s secrets before it is kept.
+/// Server text is cleared of `config`'s secrets before it is kept, except an
+/// `error` code registered by RFC 6749: it is the standard's text, not an
+/// echo of ours, and redacting it (a secret of one to three characters
+/// blanks any text it occurs in) would hide which kind of error it is.
 fn status_error(config: &Config, response: &HttpResponse<'_>, fields: Option<&Fields>) -> Error {
     let status = response.status;
     let oauth = fields.and_then(|f| {
         let secrets = config.secrets(f);
         let text =
             |field: &Option<Scalar>| field.as_ref().and_then(Scalar::as_str).map(|t| redact(t, &secrets));
-        let code = text(&f.error)?;
+        let code = match f.error.as_ref().and_then(Scalar::as_str) {
+            Some(code) if is_registered_code(code) => code.to_owned(),
+            _ => text(&f.error)?,
+        };
         let (description, uri) = (text(&f.error_description), text(&f.error_uri));
         Some(OAuthError::new(&code, description.as_deref(), uri.as_deref()))
     });
@@ -274,6 +280,23 @@ fn status_error(config: &Config, response: &HttpResponse<'_>, fields: Option<&Fi
 
 fn is_credentials_code(code: &str) -> bool {
     matches!(code, "invalid_client" | "unauthorized_client")
+}
+
+/// The token endpoint's error codes of RFC 6749 (§5.2), and the two of
+/// §4.1.2.1 that token endpoints send too and that [`Error::is_transient`]
+/// looks for.
+fn is_registered_code(code: &str) -> bool {
+    matches!(
+        code,
+        "invalid_request"
+            | "invalid_client"
+            | "invalid_grant"
+            | "unauthorized_client"
+            | "unsupported_grant_type"
+            | "invalid_scope"
+            | "server_error"
+            | "temporarily_unavailable"
+    )
 }
 
 /// `Retry-After` as delta-seconds or an HTTP-date (IMF-fixdate). A date is
@@ -542,6 +565,40 @@ mod tests {
             }
             assert!(text.contains("got [redacted] / [redacted] / Basic [redacted]"), "{text}");
         }
+    }
+
+    #[test]
+    fn a_short_secret_hides_server_text_but_not_a_registered_error_code() {
+        // "a" occurs in every code below and in the description.
+        let config = Config::client_secret_post("https://x.example/token", "id", "a");
+        let parse = |status, body: &str| {
+            let response = HttpResponse {
+                status,
+                content_type: None,
+                retry_after: None,
+                date: None,
+                body: body.as_bytes(),
+            };
+            config.parse_response(&response, Instant::now()).unwrap_err()
+        };
+        let err = parse(503, r#"{"error":"temporarily_unavailable","error_description":"try again"}"#);
+        match &err {
+            Error::OAuth { status: 503, oauth, .. } => {
+                assert_eq!(oauth.code(), "temporarily_unavailable");
+                assert_eq!(oauth.description(), Some("[redacted]"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(err.is_transient());
+        let err = parse(400, r#"{"error":"invalid_client"}"#);
+        assert!(err.is_credentials_rejected(), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "token endpoint rejected the client credentials (HTTP 400, error=invalid_client)"
+        );
+        // A code of the server's own is server text like any other.
+        let err = parse(400, r#"{"error":"bad_secret"}"#);
+        assert_eq!(err.to_string(), "token endpoint returned an OAuth error (HTTP 400, error=[redacted])");
     }
 
     #[test]
