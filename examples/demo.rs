@@ -49,14 +49,15 @@ fn main() -> Result<(), Error> {
     println!("cache, token() again:       {token} cached    (server requests: {})", requests(&server));
 
     // 3. A refresh: the demo server issues 2-second tokens for this scope. token_at()
-    //    asks the cache "what if it were 3 s later?", so the demo need not sleep.
+    //    asks the cache "what if it were 11 s later?", so the demo need not sleep.
+    //    (The cache requests at most one token per 10 s, however short-lived.)
     let config = Config::client_secret_basic(&url("/oauth/v2/token"), CLIENT_ID, CLIENT_SECRET)
         .scope(SHORT_LIVED_SCOPE);
     let mut cache = TokenCache::new(Client::new(config)?);
     let token = shorten(cache.token()?);
     println!("cache, 2 s token:           {token} fetched   (server requests: {})", requests(&server));
-    let token = shorten(cache.token_at(Instant::now() + Duration::from_secs(3))?);
-    println!("cache, 3 s later:           {token} refreshed (server requests: {})", requests(&server));
+    let token = shorten(cache.token_at(Instant::now() + Duration::from_secs(11))?);
+    println!("cache, 11 s later:          {token} refreshed (server requests: {})", requests(&server));
 
     // 4. A wrong secret is a typed error: retrying will not help, the configuration must change.
     let config = Config::client_secret_post(&url("/oauth2/token"), CLIENT_ID, "wrong-secret");

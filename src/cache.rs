@@ -23,10 +23,16 @@ use crate::token::Token;
 ///   tells that the refresh failed.
 /// - **Failure gate.** After a failed fetch the token server is not
 ///   contacted again until a gate opens: exponential backoff with full
-///   jitter for transient failures, the server's `Retry-After` when it sent
-///   one, a long cooldown when the credentials were rejected. While the gate
+///   jitter for transient failures, a long cooldown for others (rejected
+///   credentials, say), either lengthened to the server's `Retry-After` when
+///   it asks for longer ([`Policy::max_retry_after`]). While the gate
 ///   is shut, calls answer at once with the valid token or
 ///   [`Error::Backoff`].
+/// - **Fetch interval.** After a token arrives, no other is requested until
+///   [`Policy::min_fetch_interval`] has passed since it was requested, so a
+///   server handing out tokens that expire at once cannot make every call
+///   fetch. Meanwhile, calls get the token while it is valid,
+///   [`Error::RateLimited`] otherwise.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -60,6 +66,7 @@ pub struct TokenCache<F: Fetch> {
 #[derive(Debug)]
 struct Cached {
     token: Token,
+    /// Never before the fetch interval ends; may be past the token's expiry.
     refresh_at: Instant,
     /// The API rejected it: never served past its refresh point.
     rejected: bool,
@@ -75,12 +82,16 @@ struct Gate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Decision {
-    /// Serve the cached token: it is before its refresh point.
+    /// Serve the cached token: it is before its refresh point and has not
+    /// expired.
     Fresh,
     /// Ask the token server for a new token.
     Fetch,
-    /// The failure gate is shut until this instant. Calls get the cached
-    /// token while it is valid, [`Error::Backoff`] otherwise.
+    /// No token may be requested until this instant: the failure gate is
+    /// shut, or the last token was requested less than
+    /// [`Policy::min_fetch_interval`] ago. Calls get the cached token while
+    /// it is valid, [`Error::Backoff`] (gate shut) or [`Error::RateLimited`]
+    /// otherwise.
     Wait(Instant),
 }
 
@@ -113,27 +124,48 @@ impl<F: Fetch> TokenCache<F> {
         if self.cached_at(now).is_some() {
             return Decision::Fresh;
         }
-        match &self.gate {
-            Some(gate) if now < gate.until => Decision::Wait(gate.until),
+        match self.next_fetch_at() {
+            Some(at) if now < at => Decision::Wait(at),
             _ => Decision::Fetch,
         }
     }
 
+    /// The earliest instant another token may be requested: when the failure
+    /// gate opens, and [`Policy::min_fetch_interval`] after the cached token
+    /// was requested, whichever is later.
+    fn next_fetch_at(&self) -> Option<Instant> {
+        let gate = self.gate.as_ref().map(|g| g.until);
+        let interval = self.cached.as_ref().map(|c| self.interval_end(&c.token));
+        gate.max(interval)
+    }
+
+    fn interval_end(&self, token: &Token) -> Instant {
+        let issued_at = token.issued_at();
+        issued_at.checked_add(self.policy.min_fetch_interval).unwrap_or(issued_at)
+    }
+
     /// `clock` is read after a fetch, which may take up to its deadline, so
-    /// that the gate opens a full delay after the failure was known.
+    /// that the gate opens a full delay after the failure was known, and so
+    /// that a token which expired while the fetch was under way is not served.
     fn get(&mut self, now: Instant, clock: impl Fn() -> Instant) -> Result<&Token, Error> {
         match self.decide(now) {
             Decision::Fresh => {}
             Decision::Wait(until) => {
-                if let (None, Some(gate)) = (self.usable_stale(now), &self.gate) {
-                    return Err(Error::Backoff { retry_at: until, last: Box::new(gate.error.clone()) });
+                if self.usable_stale(now).is_none() {
+                    return Err(match &self.gate {
+                        Some(gate) if now < gate.until => {
+                            Error::Backoff { retry_at: until, last: Box::new(gate.error.clone()) }
+                        }
+                        _ => Error::RateLimited { retry_at: until },
+                    });
                 }
             }
             Decision::Fetch => match self.fetcher.fetch() {
                 Ok(token) => self.store(token),
                 Err(error) => {
-                    self.fail(error.clone(), clock());
-                    if self.usable_stale(now).is_none() {
+                    let failed_at = clock();
+                    self.fail(error.clone(), failed_at);
+                    if self.usable_stale(failed_at).is_none() {
                         return Err(error);
                     }
                 }
@@ -152,6 +184,8 @@ impl<F: Fetch> TokenCache<F> {
         let spread = self.spread_next;
         let refresh_at =
             self.policy.refresh_point(&mut self.rng, token.issued_at(), token.lifetime(), spread);
+        // A valid token is served until another may be requested.
+        let refresh_at = refresh_at.max(self.interval_end(&token));
         self.cached = Some(Cached { token, refresh_at, rejected: false });
         self.gate = None;
         self.failures = 0;
@@ -169,7 +203,8 @@ impl<F: Fetch> TokenCache<F> {
     /// Marks the cached token as rejected by the API (call it on a 401), so
     /// that a new one is fetched — at once, unless the token is younger than
     /// [`Policy::min_token_age`], in which case it is replaced when it
-    /// reaches that age. The rate limit keeps an API that rejects every token
+    /// reaches that age (or later, when [`Policy::min_fetch_interval`] is
+    /// longer). The rate limit keeps an API that rejects every token
     /// from making the cache loop on the token endpoint. A rejected token is
     /// never served stale.
     pub fn invalidate(&mut self) {
@@ -200,8 +235,9 @@ impl<F: Fetch> TokenCache<F> {
     ///     issued += 1;
     ///     Ok(Token::new(AccessToken::new(format!("t{issued}")), Instant::now(), Duration::from_secs(3600)))
     /// };
-    /// // Without the rate limit on replacing young tokens, for the example.
-    /// let mut cache = TokenCache::with_policy(fetch, Policy::default().min_token_age(Duration::ZERO));
+    /// // Without the rate limits on token requests, for the example.
+    /// let policy = Policy::default().min_token_age(Duration::ZERO).min_fetch_interval(Duration::ZERO);
+    /// let mut cache = TokenCache::with_policy(fetch, policy);
     /// // An API that rejects the first token it sees.
     /// let mut seen = Vec::new();
     /// let status = cache.call(|bearer| {
@@ -241,10 +277,12 @@ impl<F: Fetch> TokenCache<F> {
         Ok(request(&token.authorization()))
     }
 
-    /// The cached token if it is before its refresh point at `now`, without
-    /// fetching.
+    /// The cached token if, at `now`, it is before its refresh point and has
+    /// not expired, without fetching.
     pub fn cached_at(&self, now: Instant) -> Option<&Token> {
-        self.cached.as_ref().filter(|c| now < c.refresh_at).map(|c| &c.token)
+        // The refresh point may be past the expiry of a token shorter than
+        // the fetch interval.
+        self.cached.as_ref().filter(|c| now < c.refresh_at && !c.token.is_expired_at(now)).map(|c| &c.token)
     }
 
     /// When the cached token will be refreshed, if there is one.

@@ -181,6 +181,13 @@ impl Config {
 
     /// Adds an extra form parameter, e.g. `audience` or `resource`, sent
     /// after the standard ones. Defaults to none.
+    ///
+    /// The protocol's own parameters cannot be set this way:
+    /// [`Config::request`] (and so [`Client::new`](crate::Client::new))
+    /// refuses a parameter named `grant_type`, `scope`, `client_id` or
+    /// `client_secret` with [`Error::Config`](crate::Error::Config). Use
+    /// [`Config::scope`] for scopes, and the constructor for the grant type
+    /// and the credentials.
     pub fn param(mut self, name: &str, value: &str) -> Self {
         self.params.push((name.to_owned(), value.to_owned()));
         self

@@ -66,6 +66,15 @@ pub enum Error {
         /// The failure that closed the gate.
         last: Box<Error>,
     },
+    /// A [`TokenCache`](crate::TokenCache) is not requesting another token
+    /// until `retry_at`, because the last one was requested less than
+    /// [`Policy::min_fetch_interval`](crate::Policy::min_fetch_interval) ago,
+    /// and it has no valid token to serve meanwhile (the last one has already
+    /// expired, or the API rejected it).
+    RateLimited {
+        /// When the cache will request a token again.
+        retry_at: Instant,
+    },
     /// The configuration cannot work: a refused URL, a control character in
     /// a credential, an unreadable CA certificate, …
     Config(String),
@@ -95,6 +104,7 @@ impl Error {
                 matches!(oauth.code(), "server_error" | "temporarily_unavailable")
             }
             Error::Backoff { last, .. } => last.is_transient(),
+            Error::RateLimited { .. } => true,
             Error::CredentialsRejected { .. } | Error::Config(_) => false,
         }
     }
@@ -157,6 +167,9 @@ impl fmt::Display for Error {
                 write!(f, "invalid token response (HTTP {status}): {reason}")
             }
             Error::Backoff { last, .. } => write!(f, "backing off from the token endpoint after: {last}"),
+            Error::RateLimited { .. } => {
+                f.write_str("not asking the token endpoint for a new token so soon after the last one")
+            }
             Error::Config(msg) => write!(f, "invalid configuration: {msg}"),
         }
     }
@@ -322,8 +335,10 @@ impl fmt::Display for OAuthError {
 
 /// Replaces every occurrence of each `secret` in `text` with `[redacted]`:
 /// a server that echoes the client secret or a token in its error text must
-/// not put it into our errors and logs. Secrets shorter than four characters
-/// are left alone: they would match ordinary words and protect nothing.
+/// not put it into our errors and logs. A secret shorter than four characters
+/// that occurs in the text makes the whole text `[redacted]`: replacing each
+/// occurrence of a string that short would mangle ordinary words. Empty
+/// secrets are ignored.
 ///
 /// Both the text and the secrets are first made one line ([`one_line`]), so
 /// a secret echoed with its whitespace changed (`a\nb` or `a  b` for the
@@ -333,9 +348,11 @@ impl fmt::Display for OAuthError {
 /// `secrets` is replaced. The result is one line; it is not yet cut to
 /// [`MAX_SERVER_TEXT`] characters, though a text far longer is cut short.
 pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
-    let secrets: Vec<String> =
-        secrets.iter().map(|s| one_line(s)).filter(|s| s.chars().count() >= 4).collect();
+    let secrets: Vec<String> = secrets.iter().map(|s| one_line(s)).filter(|s| !s.is_empty()).collect();
     let text = one_line(text);
+    if secrets.iter().any(|s| s.chars().count() < 4 && text.contains(s.as_str())) {
+        return "[redacted]".to_owned();
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text.as_str();
     // Past `4 * MAX_SERVER_TEXT` bytes, `out` holds more characters than
@@ -401,12 +418,28 @@ mod tests {
 
     #[test]
     fn redact_hides_every_occurrence() {
-        let secrets = ["s3cr3t".to_owned(), String::new(), "t0ken".to_owned(), "id".to_owned()];
+        let secrets = ["s3cr3t".to_owned(), String::new(), "t0ken".to_owned()];
         assert_eq!(
             redact("bad id s3cr3t, s3cr3t! t0ken", &secrets),
             "bad id [redacted], [redacted]! [redacted]"
         );
         assert_eq!(redact("nothing here", &secrets), "nothing here");
+    }
+
+    #[test]
+    fn a_short_secret_in_the_text_redacts_all_of_it() {
+        let secrets = ["s3cr3t".to_owned(), "abc".to_owned()];
+        assert_eq!(redact("bad secret abc, s3cr3t", &secrets), "[redacted]");
+        assert_eq!(redact("xabcx", &secrets), "[redacted]");
+        assert_eq!(redact("no ab c here, s3cr3t", &secrets), "no ab c here, [redacted]");
+        let one = ["x".to_owned()];
+        assert_eq!(redact("invalid secret x", &one), "[redacted]");
+        assert_eq!(redact("invalid secret y", &one), "invalid secret y");
+        // Found with its whitespace changed, as longer secrets are.
+        assert_eq!(redact("got a\r\n b", &["a b".to_owned()]), "[redacted]");
+        // An empty secret is ignored.
+        assert_eq!(redact("any text", &[String::new()]), "any text");
+        assert_eq!(redact("", &one), "");
     }
 
     #[test]
@@ -444,6 +477,7 @@ mod tests {
         for kind in [TransportKind::Timeout, TransportKind::Tls, TransportKind::Connect, TransportKind::Io] {
             assert!(Error::from(TransportError::new(kind)).is_transient(), "{kind:?}");
         }
+        assert!(Error::RateLimited { retry_at: Instant::now() }.is_transient());
         assert!(!Error::config("x").is_transient());
     }
 
@@ -457,5 +491,12 @@ mod tests {
             e.to_string(),
             "token endpoint rejected the client credentials (HTTP 400, error=invalid_client: no such client)"
         );
+        let limited = Error::RateLimited { retry_at: Instant::now() };
+        assert_eq!(
+            limited.to_string(),
+            "not asking the token endpoint for a new token so soon after the last one"
+        );
+        assert!(std::error::Error::source(&limited).is_none());
+        assert_eq!(limited.retry_after(), None);
     }
 }

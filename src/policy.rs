@@ -24,6 +24,7 @@ pub struct Policy {
     pub(crate) rejected_cooldown: Duration,
     pub(crate) max_retry_after: Duration,
     pub(crate) min_token_age: Duration,
+    pub(crate) min_fetch_interval: Duration,
     pub(crate) seed: Option<u64>,
 }
 
@@ -37,6 +38,7 @@ impl Default for Policy {
             rejected_cooldown: Duration::from_secs(15 * 60),
             max_retry_after: Duration::from_secs(3600),
             min_token_age: Duration::from_secs(30),
+            min_fetch_interval: Duration::from_secs(10),
             seed: None,
         }
     }
@@ -82,8 +84,20 @@ impl Policy {
         self
     }
 
-    /// The longest `Retry-After` obeyed; longer ones are cut to this, so a
-    /// broken server cannot lock a device out for days. Defaults to 1 hour.
+    /// The longest wait a server's `Retry-After` can cause, so that a broken
+    /// server cannot lock a device out for days. Defaults to 1 hour.
+    ///
+    /// A `Retry-After` may lengthen the delay after a failure, never shorten
+    /// it: the gate stays shut for the longer of the ordinary delay (the
+    /// [backoff](Policy::backoff) of a transient failure, the
+    /// [cooldown](Policy::rejected_cooldown) of any other) and the
+    /// `Retry-After` wait. So `Retry-After: 0`, or a date in the past, leaves
+    /// the ordinary delay. The `Retry-After` wait, with `w` the server's value
+    /// cut to this maximum, is drawn uniformly between `w` and 1.25 × `w`, to
+    /// spread a crowd the server sent away at once; when 1.25 × `w` would
+    /// exceed this maximum, it is drawn between 80 % and 100 % of the maximum
+    /// instead. It never exceeds this maximum, and a crowd cut to it still
+    /// spreads.
     pub fn max_retry_after(mut self, max: Duration) -> Self {
         self.max_retry_after = max;
         self
@@ -95,6 +109,19 @@ impl Policy {
     /// cache loop on the token endpoint. Defaults to 30 seconds.
     pub fn min_token_age(mut self, age: Duration) -> Self {
         self.min_token_age = age;
+        self
+    }
+
+    /// After a successful token request, no other token request is sent until
+    /// this long after that one was sent (the token's
+    /// [`issued_at`](crate::Token::issued_at)), however short the token's
+    /// lifetime: a server answering `expires_in` 0 or 1 cannot make the cache
+    /// fetch on every call. Meanwhile a still valid token is served as usual;
+    /// without one, calls get [`Error::RateLimited`]. A token that has
+    /// expired on arrival is still handed out once, by the call that fetched
+    /// it. Defaults to 10 seconds.
+    pub fn min_fetch_interval(mut self, interval: Duration) -> Self {
+        self.min_fetch_interval = interval;
         self
     }
 
@@ -139,18 +166,35 @@ impl Policy {
         }
     }
 
+    /// The ordinary delay for `error` (backoff or cooldown), lengthened to the
+    /// server's `Retry-After` wait when that is longer: a `Retry-After` of 0
+    /// must not make a permanent error retried at once.
     fn failure_delay(&self, rng: &mut Rng, error: &Error, failures: u32) -> Duration {
-        if let Some(wait) = error.retry_after() {
-            // Obey the server, then spread the crowd it sent away at once.
-            let wait = wait.min(self.max_retry_after);
-            return wait + (wait / 4).mul_f64(rng.unit());
-        }
-        if error.is_transient() {
+        let ordinary = if error.is_transient() {
             let doubling = 2u32.saturating_pow(failures.saturating_sub(1));
             let ceiling = self.backoff_base.saturating_mul(doubling).min(self.backoff_max);
-            return ceiling.mul_f64(rng.unit());
+            ceiling.mul_f64(rng.unit())
+        } else {
+            self.rejected_cooldown.mul_f64(0.75 + 0.25 * rng.unit())
+        };
+        match error.retry_after() {
+            Some(after) => ordinary.max(self.retry_after_wait(rng, after)),
+            None => ordinary,
         }
-        self.rejected_cooldown.mul_f64(0.75 + 0.25 * rng.unit())
+    }
+
+    /// The wait a `Retry-After` of `after` asks for: obeyed up to the cap,
+    /// then jittered to spread the crowd the server sent away at once, within
+    /// the bounds [`Policy::max_retry_after`] documents.
+    fn retry_after_wait(&self, rng: &mut Rng, after: Duration) -> Duration {
+        let max = self.max_retry_after;
+        let wait = after.min(max);
+        let (low, high) = match wait.checked_add(wait / 4) {
+            Some(high) if high <= max => (wait, high),
+            _ => (max - max / 5, max),
+        };
+        // `min`: the float product must not round past the top of the range.
+        (low + (high - low).mul_f64(rng.unit())).min(high)
     }
 }
 
@@ -193,6 +237,7 @@ impl Rng {
 mod tests {
     use super::*;
     use crate::TransportKind;
+    use crate::error::OAuthError;
 
     const HOUR: Duration = Duration::from_secs(3600);
 
@@ -253,6 +298,65 @@ mod tests {
         }
         // A huge failure count neither overflows nor exceeds the cap.
         assert!(policy.delay(&mut rng, &timeout, u32::MAX, None) < Duration::from_secs(600));
+    }
+
+    #[test]
+    fn retry_after_never_shortens_a_delay() {
+        let policy = Policy::default();
+        let mut rng = Rng::new(Some(11));
+        let cooldown = Duration::from_secs(675)..Duration::from_secs(900);
+        for after in [0, 1].map(Duration::from_secs) {
+            let not_found = Error::HttpStatus { status: 404, retry_after: Some(after) };
+            let oauth = OAuthError::new("invalid_scope", None, None);
+            let bad_scope = Error::OAuth { status: 400, oauth, retry_after: Some(after) };
+            for error in [not_found, bad_scope] {
+                for _ in 0..200 {
+                    let d = policy.delay(&mut rng, &error, 1, None);
+                    assert!(cooldown.contains(&d), "{error}, Retry-After {after:?}: {d:?}");
+                }
+            }
+        }
+        // `Retry-After: 0` on a 429 (or a date in the past) leaves the
+        // ordinary backoff, full jitter over its whole range.
+        let limited = Error::HttpStatus { status: 429, retry_after: Some(Duration::ZERO) };
+        for (failures, ceiling) in [(1, 10), (3, 40)] {
+            let ceiling = Duration::from_secs(ceiling);
+            let delays: Vec<Duration> =
+                (0..500).map(|_| policy.delay(&mut rng, &limited, failures, None)).collect();
+            assert!(delays.iter().all(|d| *d < ceiling), "{delays:?}");
+            assert!(delays.iter().any(|d| *d < ceiling / 10), "{delays:?}");
+            assert!(delays.iter().any(|d| *d > ceiling.mul_f64(0.9)), "{delays:?}");
+        }
+    }
+
+    #[test]
+    fn the_retry_after_cap_bounds_the_whole_wait() {
+        let policy = Policy::default();
+        let mut rng = Rng::new(Some(13));
+        let year = Duration::from_secs(86_400 * 365);
+        for (after, low, high) in [
+            // In [w, 1.25 w].
+            (120, 120, 150),
+            // 1.25 w would pass the cap of an hour: in [48 min, 60 min].
+            (86_400 * 365, 48 * 60, 3600),
+            (55 * 60, 48 * 60, 3600),
+        ] {
+            let error = Error::HttpStatus { status: 429, retry_after: Some(Duration::from_secs(after)) };
+            let (low, high) = (Duration::from_secs(low), Duration::from_secs(high));
+            let delays: Vec<Duration> = (0..1000).map(|_| policy.delay(&mut rng, &error, 1, None)).collect();
+            let (min, max) = (delays.iter().min().copied(), delays.iter().max().copied());
+            assert!(delays.iter().all(|d| (low..=high).contains(d)), "{after} s: {min:?} to {max:?}");
+            // The crowd spreads over the whole range.
+            let tenth = (high - low) / 10;
+            assert!(min < Some(low + tenth) && max > Some(high - tenth), "{after} s: {min:?} to {max:?}");
+        }
+        // A smaller cap bounds the wait the same way.
+        let policy = Policy::default().max_retry_after(Duration::from_secs(100));
+        let absurd = Error::HttpStatus { status: 503, retry_after: Some(year) };
+        for _ in 0..200 {
+            let d = policy.delay(&mut rng, &absurd, 1, None);
+            assert!(d >= Duration::from_secs(80) && d <= Duration::from_secs(100), "{d:?}");
+        }
     }
 
     #[test]

@@ -53,8 +53,9 @@ impl fmt::Debug for TokenRequest {
 impl Config {
     /// Builds the token request this configuration describes, after checking
     /// it: the URL must be `https://` (plain `http://` only to a loopback
-    /// host), and no value may contain a control character such as CR, LF or
-    /// NUL.
+    /// host), no value may contain a control character such as CR, LF or
+    /// NUL, and no [extra parameter](Config::param) may take the name of one
+    /// of the protocol's own.
     ///
     /// ```
     /// let config = cctoken::Config::client_secret_post("https://auth.example.com/token", "id", "s3cr3t")
@@ -88,6 +89,19 @@ impl Config {
             if name.is_empty() {
                 return Err(Error::config("a form parameter name must not be empty"));
             }
+            // These say what is asked for and who asks: another copy would
+            // contradict the request's own, and a server that takes the last
+            // of a repeated parameter would obey it.
+            let instead = match name.as_str() {
+                "grant_type" => "the constructor sets it (client_credentials)",
+                "scope" => "use Config::scope",
+                "client_id" => "pass the client id to the constructor",
+                "client_secret" => "pass the client secret to the constructor",
+                _ => continue,
+            };
+            return Err(Error::config(format!(
+                "the form parameter {name} cannot be set with Config::param: {instead}"
+            )));
         }
 
         let mut body = String::from("grant_type=client_credentials");
@@ -366,6 +380,53 @@ mod tests {
             let err = config.request().unwrap_err();
             assert!(matches!(err, Error::Config(_)), "{err}");
         }
+    }
+
+    #[test]
+    fn params_cannot_replace_protocol_parameters() {
+        let url = "https://a.example/token";
+        let cases = [
+            (
+                "grant_type",
+                "the form parameter grant_type cannot be set with Config::param: \
+                 the constructor sets it (client_credentials)",
+            ),
+            ("scope", "the form parameter scope cannot be set with Config::param: use Config::scope"),
+            (
+                "client_id",
+                "the form parameter client_id cannot be set with Config::param: \
+                 pass the client id to the constructor",
+            ),
+            (
+                "client_secret",
+                "the form parameter client_secret cannot be set with Config::param: \
+                 pass the client secret to the constructor",
+            ),
+        ];
+        for (name, want) in cases {
+            for config in [
+                Config::client_secret_basic(url, "id", "s"),
+                Config::client_secret_post(url, "id", "s"),
+                Config::nfleet("guid", "key", "s").scope("a"),
+            ] {
+                let config = config.param("audience", "x").param(name, "x");
+                match config.request() {
+                    Err(Error::Config(msg)) => assert_eq!(msg, want, "{name}"),
+                    other => panic!("{name}: {other:?}"),
+                }
+            }
+        }
+        // Names that only look alike are sent as they are.
+        let req = Config::client_secret_post(url, "id", "s")
+            .param("Scope", "a")
+            .param("grant_type_hint", "b")
+            .param("client_assertion", "c")
+            .request()
+            .unwrap();
+        assert_eq!(
+            req.body(),
+            "grant_type=client_credentials&client_id=id&client_secret=s&Scope=a&grant_type_hint=b&client_assertion=c"
+        );
     }
 
     #[test]

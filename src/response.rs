@@ -179,11 +179,20 @@ impl Config {
     /// counts from `issued_at` (pass the instant the request was sent), or the [`Error`] it amounts to.
     ///
     /// Lenient in what it accepts: any 2xx status, `token_type` `Bearer` in
-    /// any case (or absent), `expires_in` as a number or a numeric string
-    /// (fractions are cut, values above [`Config::max_lifetime`] clamped,
-    /// absence means [`Config::default_lifetime`]), unknown fields. Strict in
-    /// what it returns: an empty or non-printable token, another token type,
-    /// a negative lifetime, or an `error` field inside a 2xx are all errors.
+    /// any case (or absent), unknown fields, and `expires_in` as a JSON
+    /// number or as a string whose trimmed content is a JSON number, read
+    /// exactly like that number (`"3600.5"` as `3600.5`): a fraction is cut,
+    /// a value above [`Config::max_lifetime`], however large, is clamped to
+    /// it. An absent or `null` `expires_in` means [`Config::default_lifetime`].
+    ///
+    /// Strict in what it returns: an empty or non-printable token, another
+    /// token type, an `error` field inside a 2xx, and an `expires_in` that is
+    /// negative (`expires_in is negative`, in a string too) or not a number
+    /// (`expires_in is not a number`: a boolean, or a string holding anything
+    /// but a JSON number, such as `"1h"`, `"+60"`, `"inf"`, `"null"`, a
+    /// quoted string, or `"1e400"`, which overflows a double) are all errors.
+    /// A bare `1e400` is refused with the whole body, as JSON this parser
+    /// cannot read.
     ///
     /// ```
     /// use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -279,14 +288,20 @@ fn parse_fields(response: &HttpResponse<'_>) -> Result<Fields, &'static str> {
 }
 
 /// The error for a non-2xx status, or for an `error` field in any response.
-/// Server text is cleared of `config`'s secrets before it is kept.
+/// Server text is cleared of `config`'s secrets before it is kept, except an
+/// `error` code registered by RFC 6749: it is the standard's text, not an
+/// echo of ours, and redacting it (a secret of one to three characters
+/// blanks any text it occurs in) would hide which kind of error it is.
 fn status_error(config: &Config, response: &HttpResponse<'_>, fields: Option<&Fields>) -> Error {
     let status = response.status;
     let oauth = fields.and_then(|f| {
         let secrets = config.secrets(f);
         let text =
             |field: &Option<Scalar>| field.as_ref().and_then(Scalar::as_str).map(|t| redact(t, &secrets));
-        let code = text(&f.error)?;
+        let code = match f.error.as_ref().and_then(Scalar::as_str) {
+            Some(code) if is_registered_code(code) => code.to_owned(),
+            _ => text(&f.error)?,
+        };
         let (description, uri) = (text(&f.error_description), text(&f.error_uri));
         Some(OAuthError::new(&code, description.as_deref(), uri.as_deref()))
     });
@@ -306,6 +321,23 @@ fn status_error(config: &Config, response: &HttpResponse<'_>, fields: Option<&Fi
 
 fn is_credentials_code(code: &str) -> bool {
     matches!(code, "invalid_client" | "unauthorized_client")
+}
+
+/// The token endpoint's error codes of RFC 6749 (§5.2), and the two of
+/// §4.1.2.1 that token endpoints send too and that [`Error::is_transient`]
+/// looks for.
+fn is_registered_code(code: &str) -> bool {
+    matches!(
+        code,
+        "invalid_request"
+            | "invalid_client"
+            | "invalid_grant"
+            | "unauthorized_client"
+            | "unsupported_grant_type"
+            | "invalid_scope"
+            | "server_error"
+            | "temporarily_unavailable"
+    )
 }
 
 /// `Retry-After` as delta-seconds or an HTTP-date (IMF-fixdate). A date is
@@ -357,15 +389,20 @@ fn days_since_epoch(year: u64, month: u64, day: u64) -> u64 {
     (era * 146_097 + day_of_era) - 719_468
 }
 
-/// `expires_in` as seconds: a non-negative number (fraction cut) or a string
-/// holding a non-negative integer.
+/// `expires_in` as seconds: a non-negative JSON number (fraction cut), or a
+/// string whose trimmed content is one, read by the same JSON parser so that
+/// `"3600.5"` and `3600.5` (or `"1e20"` and `1e20`) give the same lifetime.
 fn seconds(value: &Scalar) -> Result<Duration, &'static str> {
     match value {
         Scalar::Unsigned(n) => Ok(Duration::from_secs(*n)),
         // `as` saturates: 1e300 becomes u64::MAX, clamped by the caller.
         Scalar::Float(f) if *f >= 0.0 => Ok(Duration::from_secs(*f as u64)),
         Scalar::Float(_) | Scalar::Negative => Err("expires_in is negative"),
-        Scalar::Str(s) => s.trim().parse().map(Duration::from_secs).map_err(|_| "expires_in is not a number"),
+        // A string inside the string is not a number: no second unwrapping.
+        Scalar::Str(s) => match miniserde::json::from_str::<Scalar>(s.trim()) {
+            Ok(Scalar::Str(_)) | Err(_) => Err("expires_in is not a number"),
+            Ok(number) => seconds(&number),
+        },
         Scalar::Bool => Err("expires_in is not a number"),
     }
 }
@@ -404,20 +441,55 @@ mod tests {
             (r#"{"access_token":"t","expires_in":null}"#, 600),
             (r#"{"access_token":"t","expires_in":1e12}"#, DAY),
             (r#"{"access_token":"t","expires_in":18446744073709551615}"#, DAY),
+            (r#"{"access_token":"t","expires_in":99999999999999999999}"#, DAY),
+            (r#"{"access_token":"t","expires_in":3600.5}"#, 3600),
+            // A string holding a JSON number reads exactly like that number.
+            (r#"{"access_token":"t","expires_in":"3600.5"}"#, 3600),
+            (r#"{"access_token":"t","expires_in":"99999999999999999999"}"#, DAY),
+            (r#"{"access_token":"t","expires_in":"18446744073709551615"}"#, DAY),
+            (r#"{"access_token":"t","expires_in":"1e12"}"#, DAY),
+            (r#"{"access_token":"t","expires_in":"1e3"}"#, 1000),
+            (r#"{"access_token":"t","expires_in":"59.9"}"#, 59),
+            (r#"{"access_token":"t","expires_in":"0"}"#, 0),
+            (r#"{"access_token":"t","expires_in":"\t60.0\n"}"#, 60),
         ];
         for (body, want) in cases {
             assert_eq!(lifetime(body).ok(), Some(*want), "{body}");
         }
-        for body in [
-            r#"{"access_token":"t","expires_in":-1}"#,
-            r#"{"access_token":"t","expires_in":-0.5}"#,
-            r#"{"access_token":"t","expires_in":"soon"}"#,
-            r#"{"access_token":"t","expires_in":"-5"}"#,
-            r#"{"access_token":"t","expires_in":true}"#,
-            // miniserde refuses numbers that overflow f64.
-            r#"{"access_token":"t","expires_in":1e400}"#,
+        let negative = "expires_in is negative";
+        let not_a_number = "expires_in is not a number";
+        for (body, reason) in [
+            (r#"{"access_token":"t","expires_in":-1}"#, negative),
+            (r#"{"access_token":"t","expires_in":-0.5}"#, negative),
+            (r#"{"access_token":"t","expires_in":"-5"}"#, negative),
+            (r#"{"access_token":"t","expires_in":"-0.5"}"#, negative),
+            (r#"{"access_token":"t","expires_in":" -1e3 "}"#, negative),
+            (r#"{"access_token":"t","expires_in":true}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"soon"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":""}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"  "}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"\"3600\""}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"true"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"null"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"inf"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"NaN"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"1e400"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"+60"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"060"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"60 s"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"0x3c"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"[60]"}"#, not_a_number),
+            (r#"{"access_token":"t","expires_in":"{}"}"#, not_a_number),
+            // miniserde refuses numbers that overflow f64, as the whole body.
+            (
+                r#"{"access_token":"t","expires_in":1e400}"#,
+                "body is not a JSON object with the expected field types",
+            ),
         ] {
-            assert!(matches!(lifetime(body), Err(Error::InvalidResponse { .. })), "{body}");
+            match lifetime(body) {
+                Err(Error::InvalidResponse { status: 200, reason: got }) => assert_eq!(got, reason, "{body}"),
+                other => panic!("{body}: {other:?}"),
+            }
         }
     }
 
@@ -534,6 +606,40 @@ mod tests {
             }
             assert!(text.contains("got [redacted] / [redacted] / Basic [redacted]"), "{text}");
         }
+    }
+
+    #[test]
+    fn a_short_secret_hides_server_text_but_not_a_registered_error_code() {
+        // "a" occurs in every code below and in the description.
+        let config = Config::client_secret_post("https://x.example/token", "id", "a");
+        let parse = |status, body: &str| {
+            let response = HttpResponse {
+                status,
+                content_type: None,
+                retry_after: None,
+                date: None,
+                body: body.as_bytes(),
+            };
+            config.parse_response(&response, Instant::now()).unwrap_err()
+        };
+        let err = parse(503, r#"{"error":"temporarily_unavailable","error_description":"try again"}"#);
+        match &err {
+            Error::OAuth { status: 503, oauth, .. } => {
+                assert_eq!(oauth.code(), "temporarily_unavailable");
+                assert_eq!(oauth.description(), Some("[redacted]"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(err.is_transient());
+        let err = parse(400, r#"{"error":"invalid_client"}"#);
+        assert!(err.is_credentials_rejected(), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "token endpoint rejected the client credentials (HTTP 400, error=invalid_client)"
+        );
+        // A code of the server's own is server text like any other.
+        let err = parse(400, r#"{"error":"bad_secret"}"#);
+        assert_eq!(err.to_string(), "token endpoint returned an OAuth error (HTTP 400, error=[redacted])");
     }
 
     #[test]

@@ -83,7 +83,15 @@ fn a_one_second_token_is_refetched_once_it_is_due() {
     let start = Instant::now();
     let token = cache.token_at(start).expect("token").clone();
     assert_eq!(token.lifetime(), Duration::from_secs(1));
-    assert_eq!(secret_at(&mut cache, start + Duration::from_secs(2)), "tok-2");
+    // Expired, but the next request waits until 10 s after the first was sent
+    // (`Policy::min_fetch_interval`).
+    let due = token.issued_at() + Duration::from_secs(10);
+    match cache.token_at(token.expires_at()) {
+        Err(Error::RateLimited { retry_at }) => assert_eq!(retry_at, due),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.requests().len(), 1);
+    assert_eq!(secret_at(&mut cache, due), "tok-2");
     assert_eq!(server.requests().len(), 2);
 }
 
@@ -91,8 +99,17 @@ fn a_one_second_token_is_refetched_once_it_is_due() {
 fn a_zero_lifetime_token_is_never_reused() {
     let server = issuing(0);
     let mut cache = cache(&server);
-    assert_eq!(cache.token().expect("first").access_token().secret(), "tok-1");
-    assert_eq!(cache.token().expect("second").access_token().secret(), "tok-2");
+    let first = cache.token().expect("first").clone();
+    assert_eq!(first.access_token().secret(), "tok-1");
+    // Not served again; no new one is requested until 10 s after the first
+    // (`Policy::min_fetch_interval`).
+    let due = first.issued_at() + Duration::from_secs(10);
+    match cache.token_at(first.issued_at()) {
+        Err(Error::RateLimited { retry_at }) => assert_eq!(retry_at, due),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.requests().len(), 1);
+    assert_eq!(secret_at(&mut cache, due), "tok-2");
     assert_eq!(server.requests().len(), 2);
 }
 

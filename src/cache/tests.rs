@@ -12,7 +12,8 @@ const MIN: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 
 /// A token server on a virtual clock: answers with tokens of `lifetime`, or
-/// with the errors queued in `fail`, and counts requests.
+/// with the error set by `fail_with`, and counts requests. Each request
+/// advances the clock by `latency`; a token counts from when it was sent.
 #[derive(Clone)]
 struct Server(Rc<ServerState>);
 
@@ -21,6 +22,7 @@ struct ServerState {
     now: Cell<Instant>,
     requests: Cell<u32>,
     lifetime: Cell<Duration>,
+    latency: Cell<Duration>,
     down: RefCell<Option<Error>>,
 }
 
@@ -32,6 +34,7 @@ impl Server {
             now: Cell::new(start),
             requests: Cell::new(0),
             lifetime: Cell::new(HOUR),
+            latency: Cell::new(Duration::ZERO),
             down: RefCell::new(None),
         }))
     }
@@ -58,11 +61,13 @@ impl Server {
     }
     fn fetch(&self) -> Result<Token, Error> {
         self.0.requests.set(self.0.requests.get() + 1);
+        let sent_at = self.now();
+        self.0.now.set(sent_at + self.0.latency.get());
         if let Some(error) = self.0.down.borrow().clone() {
             return Err(error);
         }
         let name = format!("t{}", self.0.requests.get());
-        Ok(Token::new(AccessToken::new(name), self.now(), self.0.lifetime.get()))
+        Ok(Token::new(AccessToken::new(name), sent_at, self.0.lifetime.get()))
     }
 }
 
@@ -133,13 +138,77 @@ fn short_tokens_are_not_refetched_on_every_call() {
 }
 
 #[test]
-fn zero_lifetime_tokens_are_used_once() {
+fn zero_lifetime_tokens_are_used_once_and_fetched_at_most_every_ten_seconds() {
     let server = Server::new();
     server.0.lifetime.set(Duration::ZERO);
     let mut cache = server.cache();
-    let now = server.at(Duration::ZERO);
-    assert_eq!(secret(&mut cache, now), "t1");
-    assert_eq!(secret(&mut cache, now), "t2");
+    let mut fetched_at = Vec::new();
+    // 100 calls over a minute, one every 600 ms.
+    for i in 0..100u64 {
+        let now = server.at(Duration::from_millis(600 * i));
+        let before = server.requests();
+        let answer = cache.token_at(now).map(|t| t.access_token().secret().to_owned());
+        if server.requests() > before {
+            // The call that fetched the token gets it, though it is already expired.
+            assert_eq!(answer.ok(), Some(format!("t{}", server.requests())), "call {i}");
+            fetched_at.push(now - server.start());
+            continue;
+        }
+        let last = fetched_at.last().copied().unwrap_or_default();
+        let retry_at = server.start() + last + 10 * SEC;
+        match answer {
+            Err(Error::RateLimited { retry_at: at }) => assert_eq!(at, retry_at, "call {i}"),
+            other => panic!("call {i}: {other:?}"),
+        }
+        assert_eq!(cache.decide(now), Decision::Wait(retry_at), "call {i}");
+        assert!(cache.cached_at(now).is_none(), "call {i}");
+    }
+    // A request at 0 s, then at the first call 10 s or more after the one before.
+    let ms = Duration::from_millis;
+    assert_eq!(fetched_at, [ms(0), ms(10_200), ms(20_400), ms(30_600), ms(40_800), ms(51_000)]);
+    assert_eq!(server.requests(), 6);
+}
+
+#[test]
+fn a_short_token_is_served_while_valid_but_never_once_expired() {
+    let server = Server::new();
+    server.0.lifetime.set(SEC);
+    let mut cache = server.cache();
+    assert_eq!(secret(&mut cache, server.at(Duration::ZERO)), "t1");
+    // Valid: served, though its refresh point (at most 0.85 s) has passed.
+    let valid = server.at(Duration::from_millis(900));
+    assert_eq!(cache.decide(valid), Decision::Fresh);
+    assert_eq!(secret(&mut cache, valid), "t1");
+    // Expired at 1 s: neither fresh nor served until a new one may be fetched.
+    let ten = server.start() + 10 * SEC;
+    for ms in [1000, 5000, 9999] {
+        let now = server.at(Duration::from_millis(ms));
+        assert_eq!(cache.decide(now), Decision::Wait(ten), "{ms} ms");
+        assert!(cache.cached_at(now).is_none(), "{ms} ms");
+        assert!(
+            matches!(cache.token_at(now), Err(Error::RateLimited { retry_at }) if retry_at == ten),
+            "{ms} ms"
+        );
+    }
+    assert_eq!(server.requests(), 1);
+    assert_eq!(cache.decide(ten), Decision::Fetch);
+    assert_eq!(secret(&mut cache, server.at(10 * SEC)), "t2");
+}
+
+#[test]
+fn an_invalidated_token_is_replaced_no_sooner_than_the_fetch_interval() {
+    let server = Server::new();
+    let policy = Policy::default().seed(42).min_token_age(Duration::ZERO);
+    let s = server.clone();
+    let mut cache = TokenCache::with_policy(move || s.fetch(), policy);
+    assert_eq!(secret(&mut cache, server.at(Duration::ZERO)), "t1");
+    cache.invalidate();
+    let ten = server.start() + 10 * SEC;
+    assert!(
+        matches!(cache.token_at(server.at(5 * SEC)), Err(Error::RateLimited { retry_at }) if retry_at == ten)
+    );
+    assert_eq!(server.requests(), 1);
+    assert_eq!(secret(&mut cache, server.at(10 * SEC)), "t2");
 }
 
 #[test]
@@ -175,6 +244,41 @@ fn stale_while_failing_then_gate_then_recovery() {
 }
 
 #[test]
+fn a_token_that_expires_during_a_failed_refresh_is_not_served() {
+    // t1 lives a minute; whatever its refresh point (at most 51 s), a call at
+    // 55 s refreshes it, and the failing request takes 35 s: the token expired
+    // at 60 s, while the request was under way.
+    let server = Server::new();
+    server.0.lifetime.set(MIN);
+    let mut cache = server.cache();
+    secret(&mut cache, server.at(Duration::ZERO));
+    server.fail_with(Some(Error::from(TransportKind::Timeout)));
+    server.0.latency.set(35 * SEC);
+    let clock = || server.now();
+    let got = cache.get(server.at(55 * SEC), clock).map(|t| t.access_token().secret().to_owned());
+    assert_eq!(got.err().and_then(|e| e.transport_kind()), Some(TransportKind::Timeout));
+    assert_eq!(server.requests(), 2);
+    assert_eq!(server.now(), server.start() + 90 * SEC);
+
+    // The same through `call_with`: the API is never called with the expired token.
+    let mut cache = server.cache();
+    server.fail_with(None);
+    server.0.latency.set(Duration::ZERO);
+    secret(&mut cache, server.at(Duration::ZERO));
+    server.fail_with(Some(Error::from(TransportKind::Timeout)));
+    server.0.latency.set(35 * SEC);
+    server.at(55 * SEC);
+    let mut seen = Vec::new();
+    let result = cache.call_with(clock, |bearer| {
+        seen.push(bearer.to_owned());
+        200u16
+    });
+    assert_eq!(result.err().and_then(|e| e.transport_kind()), Some(TransportKind::Timeout));
+    assert_eq!(seen, Vec::<String>::new());
+    assert_eq!(server.requests(), 4);
+}
+
+#[test]
 fn after_hard_expiry_a_shut_gate_answers_at_once_with_backoff() {
     let server = Server::new();
     server.0.lifetime.set(MIN);
@@ -192,6 +296,32 @@ fn after_hard_expiry_a_shut_gate_answers_at_once_with_backoff() {
         other => panic!("{other:?}"),
     }
     assert_eq!(server.requests(), requests, "no request while Retry-After is in force");
+}
+
+#[test]
+fn retry_after_zero_does_not_open_the_gate_on_a_permanent_error() {
+    let server = Server::new();
+    let mut cache = server.cache();
+    server.fail_with(Some(Error::HttpStatus { status: 404, retry_after: Some(Duration::ZERO) }));
+    // 100 calls over a minute.
+    let answers: Vec<Result<String, Error>> = (0..100u64)
+        .map(|i| cache.token_at(server.at(Duration::from_millis(600 * i))).map(|t| t.authorization()))
+        .collect();
+    assert_eq!(server.requests(), 1, "only the first call reaches the server");
+    assert!(matches!(answers[0], Err(Error::HttpStatus { status: 404, .. })), "{:?}", answers[0]);
+    // The cooldown of a permanent error, not the server's zero.
+    let Decision::Wait(until) = cache.decide(server.now()) else { panic!("gate not shut") };
+    let cooldown = until - server.start();
+    assert!(cooldown >= 675 * SEC && cooldown < 900 * SEC, "{cooldown:?}");
+    for (i, answer) in answers.iter().enumerate().skip(1) {
+        match answer {
+            Err(Error::Backoff { retry_at, last }) => {
+                assert_eq!(*retry_at, until, "call {i}");
+                assert!(matches!(**last, Error::HttpStatus { status: 404, .. }), "call {i}: {last}");
+            }
+            other => panic!("call {i}: {other:?}"),
+        }
+    }
 }
 
 #[test]
