@@ -3,7 +3,9 @@
 use std::time::Instant;
 
 use crate::error::Error;
+use crate::events::{self, Refresh};
 use crate::policy::{Policy, Rng};
+use crate::stats::Stats;
 use crate::token::Token;
 
 /// Caches one token, refreshes it ahead of expiry, and keeps away from a
@@ -61,6 +63,7 @@ pub struct TokenCache<F: Fetch> {
     /// (start, after a failure, after an invalidation): it gets the wide
     /// [spread window](Policy::spread_window).
     spread_next: bool,
+    stats: Stats,
 }
 
 #[derive(Debug)]
@@ -105,7 +108,8 @@ impl<F: Fetch> TokenCache<F> {
     /// An empty cache with the given policy.
     pub fn with_policy(fetcher: F, policy: Policy) -> Self {
         let rng = Rng::new(policy.seed);
-        TokenCache { fetcher, policy, rng, cached: None, gate: None, failures: 0, spread_next: true }
+        let stats = Stats::default();
+        TokenCache { fetcher, policy, rng, cached: None, gate: None, failures: 0, spread_next: true, stats }
     }
 
     /// A token to use now: the cached one, or a new one (see the rules above).
@@ -152,6 +156,8 @@ impl<F: Fetch> TokenCache<F> {
             Decision::Fresh => {}
             Decision::Wait(until) => {
                 if self.usable_stale(now).is_none() {
+                    self.stats.refused += 1;
+                    events::refused(until - now);
                     return Err(match &self.gate {
                         Some(gate) if now < gate.until => {
                             Error::Backoff { retry_at: until, last: Box::new(gate.error.clone()) }
@@ -159,20 +165,43 @@ impl<F: Fetch> TokenCache<F> {
                         _ => Error::RateLimited { retry_at: until },
                     });
                 }
+                self.stats.stale_serves += 1;
             }
-            Decision::Fetch => match self.fetcher.fetch() {
-                Ok(token) => self.store(token),
-                Err(error) => {
-                    let failed_at = clock();
-                    self.fail(error.clone(), failed_at);
-                    if self.usable_stale(failed_at).is_none() {
-                        return Err(error);
+            Decision::Fetch => {
+                events::refresh(self.refresh_reason());
+                self.stats.fetches += 1;
+                match self.fetcher.fetch() {
+                    Ok(token) => {
+                        self.stats.last_success = Some(clock());
+                        self.store(token);
+                    }
+                    Err(error) => {
+                        let failed_at = clock();
+                        self.stats.failures += 1;
+                        self.stats.last_failure = Some(failed_at);
+                        self.fail(error.clone(), failed_at);
+                        match self.usable_stale(failed_at) {
+                            None => return Err(error),
+                            Some(token) => {
+                                events::stale(token.expires_at() - failed_at);
+                                self.stats.stale_serves += 1;
+                            }
+                        }
                     }
                 }
-            },
+            }
         }
         // Every path above has returned or left a token cached.
         self.cached.as_ref().map(|c| &c.token).ok_or_else(|| Error::config("no token cached"))
+    }
+
+    fn refresh_reason(&self) -> Refresh {
+        match &self.cached {
+            _ if self.gate.is_some() => Refresh::Retry,
+            None => Refresh::First,
+            Some(c) if c.rejected => Refresh::Rejected,
+            Some(_) => Refresh::Due,
+        }
     }
 
     fn usable_stale(&self, now: Instant) -> Option<&Token> {
@@ -196,6 +225,7 @@ impl<F: Fetch> TokenCache<F> {
         self.failures = self.failures.saturating_add(1);
         let valid_for = self.usable_stale(at).map(|t| t.expires_at() - at);
         let delay = self.policy.delay(&mut self.rng, &error, self.failures, valid_for);
+        events::gate_shut(&error, self.failures, delay);
         self.gate = Some(Gate { until: at.checked_add(delay).unwrap_or(at), error });
         self.spread_next = true;
     }
@@ -213,6 +243,8 @@ impl<F: Fetch> TokenCache<F> {
             c.refresh_at = c.refresh_at.min(earliest);
             c.rejected = true;
             self.spread_next = true;
+            self.stats.invalidations += 1;
+            events::invalidated();
         }
     }
 
@@ -295,6 +327,12 @@ impl<F: Fetch> TokenCache<F> {
     /// while it carries on with a still valid token.
     pub fn last_error(&self) -> Option<&Error> {
         self.gate.as_ref().map(|g| &g.error)
+    }
+
+    /// What this cache has done: requests, failures, stale serves, … (see
+    /// [`Stats`]).
+    pub fn stats(&self) -> &Stats {
+        &self.stats
     }
 
     /// How many fetches in a row have failed.

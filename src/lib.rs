@@ -109,7 +109,8 @@
 //! [`TokenCache`] a refresh (debug), a token served while its refresh fails
 //! (warn), the failure gate shutting with its reason and length (warn), and
 //! an invalidation after an API 401 (info). No event holds the secret, a token
-//! or a body.
+//! or a body. [`TokenCache::stats`] counts the same things for a health
+//! endpoint.
 //!
 //! # Without an HTTP stack
 //!
@@ -143,6 +144,7 @@ mod request;
 mod response;
 #[cfg(feature = "webpki-roots")]
 mod roots;
+mod stats;
 mod token;
 #[cfg(feature = "ureq")]
 mod transport;
@@ -156,6 +158,7 @@ pub use error::{Error, OAuthError, TransportError, TransportKind};
 pub use policy::Policy;
 pub use request::TokenRequest;
 pub use response::{HttpResponse, MAX_BODY};
+pub use stats::Stats;
 pub use token::{AccessToken, Token};
 
 /// The public types that a daemon moves between threads or shares are
@@ -168,6 +171,7 @@ const _: () = {
     shareable::<Error>();
     shareable::<OAuthError>();
     shareable::<Policy>();
+    shareable::<Stats>();
     shareable::<Token>();
     shareable::<TokenRequest>();
     shareable::<TransportError>();

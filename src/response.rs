@@ -268,9 +268,9 @@ fn parse_fields(response: &HttpResponse<'_>) -> Result<Fields, &'static str> {
         return Err("empty body");
     }
     // The request says `Accept-Encoding: identity`, so a body is never
-    // compressed by agreement, and cctoken's transport never decompresses:
-    // a proxy that compresses anyway gets a clear reason rather than
-    // "not UTF-8".
+    // compressed by agreement. ureq decompresses only when another crate
+    // turns on its gzip feature; otherwise a server or proxy that compresses
+    // anyway gets a clear reason rather than "not UTF-8".
     if response.body.starts_with(&[0x1f, 0x8b]) {
         return Err("body is gzip-compressed, which is not supported");
     }

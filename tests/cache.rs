@@ -21,6 +21,8 @@ fn issuing(expires_in: u64) -> Server {
 }
 
 fn cache(server: &Server) -> TokenCache<Client> {
+    // Every event of this suite is checked for the secret and the tokens.
+    support::events::install(&["secret", "c2VjcmV0", "tok-"]);
     let config = Config::client_secret_basic(&server.url("/token"), "id", "secret");
     TokenCache::new(Client::new(config).expect("valid config"))
 }
@@ -131,4 +133,83 @@ fn a_failed_refresh_is_reported_and_a_later_call_fetches_again() {
     assert_eq!(server.requests().len(), 2);
     assert_eq!(secret_at(&mut cache, expired + Duration::from_secs(3600)), "tok-2");
     assert_eq!(server.requests().len(), 3);
+}
+
+/// The events a daemon logs, and the counters it reads, for a first token, a
+/// failed refresh served stale, a shut gate and an API 401.
+#[test]
+fn events_and_stats_tell_what_the_cache_did() {
+    let calls = AtomicUsize::new(0);
+    let server = Server::http(move |_| match calls.fetch_add(1, Ordering::SeqCst) {
+        0 => token_response("tok-1", 3600),
+        1 => response(503, &[("Retry-After", "600")], ""),
+        _ => token_response("tok-2", 3600),
+    });
+    let mut cache = cache(&server);
+    let url = server.url("/token");
+    let start = Instant::now();
+    assert_eq!(secret_at(&mut cache, start), "tok-1");
+    let issued = cache.token_at(start).expect("cached").issued_at();
+    // Past any refresh point, before expiry: the refresh fails, the token is served.
+    let late = issued + Duration::from_secs(3000);
+    assert_eq!(secret_at(&mut cache, late), "tok-1");
+    assert_eq!(secret_at(&mut cache, late + Duration::from_secs(1)), "tok-1", "gate shut: served stale");
+    cache.invalidate();
+    let after_expiry = issued + Duration::from_secs(3600);
+    assert!(matches!(cache.token_at(after_expiry), Err(Error::Backoff { .. })));
+
+    let events: Vec<String> = support::events::of_this_thread().iter().map(|e| without_millis(e)).collect();
+    let status = "token endpoint returned unexpected HTTP status 503 (retry after 600 s)";
+    let wanted = [
+        "debug: requesting a new token: no token yet".to_owned(),
+        format!("info: token request to {url}: token valid for 3600 s, in N ms"),
+        "debug: requesting a new token: the token reached its refresh point".to_owned(),
+        format!("warn: token request to {url} failed in N ms: {status}"),
+        format!(
+            "warn: token request failed (1 in a row): {status}; next request in 600 s (backoff, server's Retry-After 600 s)"
+        ),
+        "warn: serving the cached token, valid for 600 s more, while its refresh fails".to_owned(),
+        "info: the API rejected the token: it will be replaced".to_owned(),
+    ];
+    // The jitter on top of the Retry-After is random: the wait is pinned apart.
+    let mut events = events;
+    let wait = events.get_mut(4).and_then(|e| {
+        let (head, rest) = e.split_once("next request in ")?;
+        let (secs, tail) = rest.split_once(" s (")?;
+        let secs: u64 = secs.parse().ok()?;
+        *e = format!("{head}next request in 600 s ({tail}");
+        Some(secs)
+    });
+    assert!(wait.is_some_and(|s| (600..=750).contains(&s)), "{wait:?}: Retry-After plus up to a quarter");
+    assert_eq!(events[..wanted.len()], wanted[..], "{events:#?}");
+    assert_eq!(events.len(), wanted.len() + 1, "{events:#?}");
+    assert!(
+        events[wanted.len()].starts_with("debug: no usable token and no request allowed for "),
+        "{events:#?}"
+    );
+
+    let stats = cache.stats();
+    assert_eq!(
+        (stats.fetches(), stats.failures(), stats.stale_serves(), stats.refused(), stats.invalidations()),
+        (2, 1, 2, 1, 1)
+    );
+    assert!(stats.last_success().is_some_and(|t| t < late) && stats.last_failure() == Some(late));
+}
+
+/// `… in 12 ms` → `… in N ms`: durations vary from run to run.
+fn without_millis(event: &str) -> String {
+    let mut out = String::new();
+    let mut rest = event;
+    while let Some(at) = rest.find(" in ") {
+        let (head, tail) = rest.split_at(at + 4);
+        out.push_str(head);
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && tail[digits..].starts_with(" ms") {
+            out.push('N');
+            rest = &tail[digits..];
+        } else {
+            rest = tail;
+        }
+    }
+    out + rest
 }

@@ -152,6 +152,46 @@ fn https_goes_direct_unless_a_proxy_is_asked_for() {
     assert!(stderr.contains("the proxy must be an http://host:port URL"), "{stderr}");
 }
 
+/// `-v` adds the request's event on stderr; stdout and the exit status stay.
+#[test]
+fn verbose_prints_the_request_event_on_stderr() {
+    let server = issuing_server();
+    let url = server.url("/token");
+    let output = support::target_command(env!("CARGO_BIN_EXE_fetch_token"))
+        .args(["--url", &url, "--auth", "basic", "-v"])
+        .envs([("CLIENT_ID", ID), ("CLIENT_SECRET", SECRET)])
+        .output()
+        .expect("run fetch_token");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), format!("{TOKEN}\n"));
+    let stderr = String::from_utf8(output.stderr).expect("UTF-8");
+    let event = format!("fetch_token: info: token request to {url}: token valid for 3600 s, in ");
+    assert!(
+        stderr.starts_with(&event) && stderr.ends_with(" ms\n") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+
+    let rejecting = Server::http(|_| response(401, &[], ""));
+    let url = rejecting.url("/token");
+    let output = support::target_command(env!("CARGO_BIN_EXE_fetch_token"))
+        .args(["--verbose", "--url", &url, "--auth", "basic"])
+        .envs([("CLIENT_ID", ID), ("CLIENT_SECRET", SECRET)])
+        .output()
+        .expect("run fetch_token");
+    assert_eq!((output.status.code(), output.stdout.len()), (Some(3), 0));
+    let stderr = String::from_utf8(output.stderr).expect("UTF-8");
+    let lines: Vec<&str> = stderr.lines().collect();
+    let error = "token endpoint rejected the client credentials (HTTP 401)";
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with(&format!("fetch_token: warn: token request to {url} failed in ")),
+        "{stderr}"
+    );
+    assert!(lines[0].ends_with(&format!(" ms: {error}")), "{stderr}");
+    assert_eq!(lines[1], format!("fetch_token: {error}"));
+    assert!(!stderr.contains("s3cr3t"), "{stderr}");
+}
+
 #[test]
 fn post_prints_the_token_and_sends_the_credentials_in_the_body() {
     let server = issuing_server();
@@ -229,7 +269,7 @@ fn missing_url_is_a_usage_error() {
 fn malformed_command_lines_are_usage_errors() {
     let url = "https://auth.example.com/token";
     let cases: &[(&[&str], &str)] = &[
-        (&["--url", url, "--auth", "basic", "--verbose"], "unknown flag '--verbose'"),
+        (&["--url", url, "--auth", "basic", "--verbosity"], "unknown flag '--verbosity'"),
         (&["--url", url, "--auth", "basic", "extra"], "unexpected argument"),
         (&["--url", url, "--auth", "basci"], "--auth must be basic, post or nfleet"),
         (&["--auth", "basic", "--url"], "--url needs a value"),

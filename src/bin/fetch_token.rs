@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! CLIENT_ID=.. CLIENT_SECRET=.. fetch_token --url TOKEN_URL --auth basic|post|nfleet \
-//!     [--scope S]... [--ca-file PEM] [--timeout SECS] [--proxy URL|env]
+//!     [--scope S]... [--ca-file PEM] [--timeout SECS] [--proxy URL|env] [-v]
 //! ```
 //!
 //! On success the token alone is printed on stdout and the exit status is 0.
@@ -26,7 +26,7 @@ use cctoken::{AuthStyle, Client, Config, Error, Proxy};
 
 const HELP: &str = "\
 usage: CLIENT_ID=.. CLIENT_SECRET=.. fetch_token --url TOKEN_URL --auth basic|post|nfleet
-                   [--scope S]... [--ca-file PEM] [--timeout SECS] [--proxy URL|env]
+                   [--scope S]... [--ca-file PEM] [--timeout SECS] [--proxy URL|env] [-v]
 
 Prints an OAuth 2.0 client-credentials access token on stdout. The client id and
 secret are read from the environment variables CLIENT_ID and CLIENT_SECRET only.
@@ -40,6 +40,8 @@ secret are read from the environment variables CLIENT_ID and CLIENT_SECRET only.
   --proxy URL|env  reach an https:// token URL through this http:// proxy, or
                    through the one in ALL_PROXY/HTTPS_PROXY/HTTP_PROXY (and
                    NO_PROXY) with 'env'; default: direct, whatever the environment
+  -v, --verbose    also print cctoken's events on stderr, one line each (the
+                   token request, its outcome and duration; never a secret)
 
 exit status: 0 token printed, 1 failed (retry may help),
              2 usage or configuration error, 3 credentials rejected";
@@ -56,6 +58,7 @@ struct Args {
     ca_file: Option<String>,
     timeout: Option<Duration>,
     proxy: Option<Proxy>,
+    verbose: bool,
     help: bool,
 }
 
@@ -69,7 +72,12 @@ fn usage(reason: impl Into<String>) -> Failure {
 fn main() -> ExitCode {
     let outcome = match parse_args(std::env::args_os().skip(1)) {
         Ok(args) if args.help => Ok(HELP.to_owned()),
-        Ok(args) => fetch(args),
+        Ok(args) => {
+            if args.verbose && log::set_logger(&EVENTS).is_ok() {
+                log::set_max_level(log::LevelFilter::Debug);
+            }
+            fetch(args)
+        }
         Err(failure) => Err(failure),
     };
     match outcome {
@@ -83,6 +91,28 @@ fn main() -> ExitCode {
         }
         Err(failure) => fail(failure),
     }
+}
+
+/// Prints cctoken's log events on stderr for `-v`: `fetch_token: LEVEL: message`.
+struct StderrEvents;
+
+static EVENTS: StderrEvents = StderrEvents;
+
+impl log::Log for StderrEvents {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.target().starts_with("cctoken")
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let level = record.level().as_str().to_ascii_lowercase();
+            let line = format!("fetch_token: {level}: {}\n", record.args());
+            // Events are a courtesy: a closed stderr must not stop the fetch.
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+    }
+
+    fn flush(&self) {}
 }
 
 fn fail(Failure(code, reason): Failure) -> ExitCode {
@@ -104,6 +134,7 @@ fn parse_args(argv: impl Iterator<Item = OsString>) -> Result<Args, Failure> {
                 args.help = true;
                 return Ok(args);
             }
+            "-v" | "--verbose" => std::mem::replace(&mut args.verbose, true),
             "--url" => args.url.replace(value()?).is_some(),
             "--auth" => args.auth.replace(auth_style(&value()?)?).is_some(),
             "--scope" => {

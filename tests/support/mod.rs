@@ -6,6 +6,7 @@
 //! nothing here can hang a test.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod events;
 pub mod faults;
 
 use std::io::{self, Read, Write};
