@@ -5,9 +5,8 @@
 //! commands): HTTP/1.1 over a plain `TcpStream`, to this example's loopback
 //! token server (cctoken allows `http://` only to loopback); a real transport
 //! must use TLS. It reads a head of at most 16 KiB and at most `MAX_BODY`
-//! bytes of body, by `Content-Length` or to the close; connecting, each write
-//! and each read wait at most `Config::fetch_timeout` (better: your stack's
-//! deadline for the whole exchange, such as libcurl's `CURLOPT_TIMEOUT`).
+//! bytes of body, by `Content-Length` or to the close; the whole exchange
+//! ends within `Config::fetch_timeout` (with libcurl: `CURLOPT_TIMEOUT`).
 //! Not handled: chunked bodies (refused), 1xx answers, proxies, keep-alive;
 //! redirects are never followed.
 #![forbid(unsafe_code)]
@@ -56,12 +55,12 @@ impl Fetch for TcpFetcher {
         message += &format!("Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
         let broken = |e| transport(e, TransportKind::Io);
         let invalid = |what: &str| broken(io::Error::other(what));
-        let timeouts = stream.set_read_timeout(Some(timeout)).and(stream.set_write_timeout(Some(timeout)));
-        timeouts.map_err(broken)?;
         let issued_at = Instant::now();
+        let deadline = Deadline { stream: &stream, until: issued_at + timeout };
+        stream.set_write_timeout(Some(timeout)).map_err(broken)?;
         (&stream).write_all(message.as_bytes()).map_err(broken)?;
 
-        let mut reader = BufReader::new(&stream);
+        let mut reader = BufReader::new(deadline);
         let (status_line, headers) = read_head(&mut reader).map_err(broken)?;
         let code = status_line.strip_prefix("HTTP/1.").and_then(|rest| rest.split(' ').nth(1));
         let status = code.filter(|c| c.len() == 3).and_then(|c| c.parse().ok()).filter(|s| *s >= 100);
@@ -83,6 +82,24 @@ impl Fetch for TcpFetcher {
             .retry_after(header(&headers, "Retry-After"))
             .date(header(&headers, "Date"));
         self.config.parse_response(&response, issued_at)
+    }
+}
+
+/// Reads that all end by `until`: each waits only for what is left, so a
+/// server that drips its answer cannot stretch the fetch past its deadline.
+struct Deadline<'a> {
+    stream: &'a TcpStream,
+    until: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
     }
 }
 

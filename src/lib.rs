@@ -120,7 +120,8 @@
 //! errors, with neither ureq nor rustls nor ring, and no C compiler needed to
 //! cross-compile. [`TokenCache`] drives any [`Fetch`] implementation, so a
 //! unit's own HTTP stack (libcurl, a modem's HTTP commands, a test fake)
-//! sends the requests. The `ureq`
+//! sends the requests; `examples/other_transport.rs` shows one, over a plain
+//! `TcpStream`. The `ureq`
 //! feature (on by default) adds [`Client`], the built-in transport, and the
 //! `fetch_token` CLI; `webpki-roots` (on by default) adds Mozilla's roots.
 //!

@@ -85,3 +85,31 @@ fn the_status_and_retry_after_reach_cctoken() {
     );
     server.join().expect("server");
 }
+
+/// A server that drips its answer a byte every 50 ms never lets any single
+/// read time out; the fetch still ends at its deadline for the whole exchange.
+#[test]
+fn a_dripping_server_cannot_stretch_the_fetch_past_its_deadline() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = listener.local_addr().expect("local addr").port();
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        example::read_request(&stream).expect("read the request");
+        // Pacing, not synchronisation: the client stops reading at its deadline.
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: ".iter().chain([b'a'; 200].iter()) {
+            if stream.write_all(&[*byte]).is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let deadline = Duration::from_millis(500);
+    let url = format!("http://127.0.0.1:{port}/token");
+    let config = Config::client_secret_basic(&url, "id", "secret").timeout(deadline);
+    let start = std::time::Instant::now();
+    let err = TcpFetcher { config }.fetch().expect_err("too slow");
+    let took = start.elapsed();
+    assert_eq!(err.transport_kind(), Some(TransportKind::Timeout), "{err}");
+    assert!(took >= deadline && took < deadline + Duration::from_millis(300), "{took:?}");
+    drop(server); // it stops when its next write fails
+}
