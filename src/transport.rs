@@ -202,13 +202,15 @@ fn from_ureq(e: ureq::Error) -> Error {
     TransportError::new(kind).with_cause(e).into()
 }
 
-/// The I/O errors of a connection that was never made.
+/// The I/O errors of a connection that was never made. A name that does not
+/// resolve comes from the standard library's resolver as an error of no
+/// particular kind, known only by its message.
 fn is_connect(io: &io::Error) -> bool {
     use io::ErrorKind::*;
     matches!(
         io.kind(),
         ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable | NotFound
-    )
+    ) || io.to_string().starts_with("failed to lookup address information")
 }
 
 /// rustls reports handshake failures (bad certificate, wrong name) as I/O
@@ -219,6 +221,29 @@ fn is_tls(io: &io::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn transport_failures_get_their_kinds() {
+        use super::{TransportKind, from_ureq};
+        use std::io;
+        let cases = [
+            (ureq::Error::HostNotFound, TransportKind::Connect),
+            (
+                ureq::Error::Io(io::Error::other("failed to lookup address information: nope")),
+                TransportKind::Connect,
+            ),
+            (ureq::Error::Io(io::ErrorKind::ConnectionRefused.into()), TransportKind::Connect),
+            (ureq::Error::Io(io::ErrorKind::TimedOut.into()), TransportKind::Timeout),
+            (ureq::Error::Io(io::ErrorKind::ConnectionReset.into()), TransportKind::Io),
+            (ureq::Error::Tls("no common protocol"), TransportKind::Tls),
+            (ureq::Error::Io(io::Error::other(rustls::Error::HandshakeNotComplete)), TransportKind::Tls),
+            (ureq::Error::BodyStalled, TransportKind::Io),
+        ];
+        for (error, kind) in cases {
+            let text = error.to_string();
+            assert_eq!(from_ureq(error).transport_kind(), Some(kind), "{text}");
+        }
+    }
+
     #[cfg(not(feature = "webpki-roots"))]
     use crate::Error;
     use crate::{Client, Config};
