@@ -106,9 +106,10 @@
 //! cctoken logs through the [`log`](https://docs.rs/log) facade, target
 //! `cctoken`, one line per event: each token request of a [`Client`] with its
 //! outcome and duration (info, or warn on failure), and from a
-//! [`TokenCache`] a refresh (debug), a token served while its refresh fails
-//! (warn), the failure gate shutting with its reason and length (warn), and
-//! an invalidation after an API 401 (info). No event holds the secret, a token
+//! [`TokenCache`] a token request and why (debug), a token served while its
+//! refresh fails (warn), the failure gate shutting with its reason and
+//! length (warn), a call refused without a request (debug), and an
+//! invalidation after an API 401 (info). No event holds the secret, a token
 //! or a body. [`TokenCache::stats`] counts the same things for a health
 //! endpoint.
 //!
