@@ -420,8 +420,7 @@ mod tests {
     }
 
     fn parse(status: u16, body: &str) -> Result<Token, Error> {
-        let response =
-            HttpResponse { status, content_type: None, retry_after: None, date: None, body: body.as_bytes() };
+        let response = HttpResponse::new(status, body.as_bytes());
         config().parse_response(&response, Instant::now())
     }
 
@@ -529,13 +528,7 @@ mod tests {
                 other => panic!("{body}: {other:?}"),
             }
         }
-        let response = HttpResponse {
-            status: 200,
-            content_type: None,
-            retry_after: None,
-            date: None,
-            body: b"\xff\xfe",
-        };
+        let response = HttpResponse::new(200, b"\xff\xfe");
         assert!(matches!(
             config().parse_response(&response, Instant::now()),
             Err(Error::InvalidResponse { reason: "body is not UTF-8", .. })
@@ -592,13 +585,7 @@ mod tests {
             r#"{{"error":"invalid_request","error_description":"got p@ss w0rd / p%40ss+w0rd / Basic {basic}","error_uri":"https://x/?t=tok3n","access_token":"tok3n"}}"#
         );
         for status in [200, 400] {
-            let response = HttpResponse {
-                status,
-                content_type: None,
-                retry_after: None,
-                date: None,
-                body: body.as_bytes(),
-            };
+            let response = HttpResponse::new(status, body.as_bytes());
             let err = config.parse_response(&response, Instant::now()).unwrap_err();
             let text = format!("{err} {err:?}");
             for leak in ["p@ss w0rd", "p%40ss+w0rd", basic.as_str(), "tok3n"] {
@@ -613,13 +600,7 @@ mod tests {
         // "a" occurs in every code below and in the description.
         let config = Config::client_secret_post("https://x.example/token", "id", "a");
         let parse = |status, body: &str| {
-            let response = HttpResponse {
-                status,
-                content_type: None,
-                retry_after: None,
-                date: None,
-                body: body.as_bytes(),
-            };
+            let response = HttpResponse::new(status, body.as_bytes());
             config.parse_response(&response, Instant::now()).unwrap_err()
         };
         let err = parse(503, r#"{"error":"temporarily_unavailable","error_description":"try again"}"#);
@@ -644,13 +625,7 @@ mod tests {
 
     #[test]
     fn retry_after_seconds() {
-        let response = HttpResponse {
-            status: 429,
-            content_type: None,
-            retry_after: Some(" 120"),
-            date: None,
-            body: b"",
-        };
+        let response = HttpResponse::new(429, b"").retry_after(Some(" 120"));
         let err = config().parse_response(&response, Instant::now()).unwrap_err();
         assert!(matches!(err, Error::HttpStatus { status: 429, retry_after: Some(d) } if d.as_secs() == 120));
     }

@@ -20,6 +20,17 @@ fn issuing(expires_in: u64) -> Server {
     })
 }
 
+/// A server that issues `tok-1`, then answers `failure`, then issues `tok-2`
+/// to every later request, each token for an hour.
+fn failing_once(failure: Vec<u8>) -> Server {
+    let calls = AtomicUsize::new(0);
+    Server::http(move |_| match calls.fetch_add(1, Ordering::SeqCst) {
+        0 => token_response("tok-1", 3600),
+        1 => failure.clone(),
+        _ => token_response("tok-2", 3600),
+    })
+}
+
 fn cache(server: &Server) -> TokenCache<Client> {
     // Every event of this suite is checked for the secret and the tokens.
     support::events::install(&["secret", "c2VjcmV0", "tok-"]);
@@ -117,13 +128,7 @@ fn a_zero_lifetime_token_is_never_reused() {
 
 #[test]
 fn a_failed_refresh_is_reported_and_a_later_call_fetches_again() {
-    // tok-1, then a 500, then tok-2.
-    let calls = AtomicUsize::new(0);
-    let server = Server::http(move |_| match calls.fetch_add(1, Ordering::SeqCst) {
-        0 => token_response("tok-1", 3600),
-        1 => response(500, &[("Content-Type", "text/html")], "<html>down</html>"),
-        _ => token_response("tok-2", 3600),
-    });
+    let server = failing_once(response(500, &[("Content-Type", "text/html")], "<html>down</html>"));
     let mut cache = cache(&server);
     let start = Instant::now();
     assert_eq!(secret_at(&mut cache, start), "tok-1");
@@ -139,12 +144,7 @@ fn a_failed_refresh_is_reported_and_a_later_call_fetches_again() {
 /// failed refresh served stale, a shut gate and an API 401.
 #[test]
 fn events_and_stats_tell_what_the_cache_did() {
-    let calls = AtomicUsize::new(0);
-    let server = Server::http(move |_| match calls.fetch_add(1, Ordering::SeqCst) {
-        0 => token_response("tok-1", 3600),
-        1 => response(503, &[("Retry-After", "600")], ""),
-        _ => token_response("tok-2", 3600),
-    });
+    let server = failing_once(response(503, &[("Retry-After", "600")], ""));
     let mut cache = cache(&server);
     let url = server.url("/token");
     let start = Instant::now();
