@@ -231,9 +231,16 @@ fn ca_file_adds_a_trusted_root() {
     let url = server.url_localhost("/token");
     succeeds(run(&["--url", &url, "--auth", "basic", "--ca-file", ca_file.to_str().expect("UTF-8 path")]));
 
-    // Without it, or with another CA, the server is not trusted: a failure that is not a usage error.
+    // Without it, the server is not trusted: with Mozilla's roots a TLS failure; without them no
+    // root at all, a configuration error.
+    let without = run(&["--url", &url, "--auth", "basic"]);
+    if cfg!(feature = "webpki-roots") {
+        assert!(fails(without, 1).contains("TLS"));
+    } else {
+        assert!(fails(without, 2).contains("built without its webpki-roots feature"));
+    }
+    // With another CA: not trusted, a failure that is not a usage error.
     let other_ca = temp_file("other-ca.pem", &TestPki::new().ca_pem);
-    assert!(fails(run(&["--url", &url, "--auth", "basic"]), 1).contains("TLS"));
     let other = other_ca.to_str().expect("UTF-8 path");
     assert!(fails(run(&["--url", &url, "--auth", "basic", "--ca-file", other]), 1).contains("TLS"));
 }

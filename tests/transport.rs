@@ -372,7 +372,9 @@ fn zero_or_absurd_timeouts_are_configuration_errors() {
 #[test]
 fn a_named_proxy_is_asked_to_connect_to_the_token_host() {
     let proxy = Server::http(|_| response(403, &[], ""));
-    let config = basic("https://auth.example.invalid/oauth/token").proxy(Proxy::Url(proxy.url("")));
+    let config = basic("https://auth.example.invalid/oauth/token")
+        .add_root_pem(TestPki::new().ca_pem) // trusted roots in every feature set
+        .proxy(Proxy::Url(proxy.url("")));
     let err = fetch(config).unwrap_err();
     assert_eq!(err.transport_kind(), Some(TransportKind::Connect), "{err:?}");
     let requests = proxy.requests();
@@ -387,7 +389,8 @@ fn a_named_proxy_is_asked_to_connect_to_the_token_host() {
 #[test]
 fn a_proxy_that_cannot_be_used_is_a_configuration_error() {
     for url in ["socks5://127.0.0.1:1080", "https://127.0.0.1:3128", "http://[", ""] {
-        let err = Client::new(basic("https://auth.example.com/token").proxy(Proxy::Url(url.to_owned())));
+        let config = basic("https://auth.example.com/token").add_root_pem(TestPki::new().ca_pem);
+        let err = Client::new(config.proxy(Proxy::Url(url.to_owned())));
         match err {
             Err(Error::Config(msg)) => assert_eq!(msg, "the proxy must be an http://host:port URL", "{url}"),
             other => panic!("{url}: {other:?}"),
