@@ -1,17 +1,72 @@
-//! Every log event cctoken emits, in one place, so that what reaches a log
-//! can be read (and audited) at a glance. Target `cctoken`, one line each.
+//! Every event cctoken emits, in one place, so that what reaches a log can be
+//! read (and audited) at a glance: to the `log` facade (target `cctoken`, one
+//! line each) and to the event sink, if a program set one.
 //!
 //! No event holds the client secret, a token, a request or response body:
 //! only URLs without their query, durations, counts and errors, whose
 //! `Display` is free of secrets by construction.
 
+use std::fmt;
+use std::sync::OnceLock;
 use std::time::Duration;
+
+use log::Level;
 
 use crate::error::Error;
 #[cfg(feature = "ureq")]
 use crate::token::Token;
 
 const TARGET: &str = "cctoken";
+
+/// One of cctoken's events, as a [sink](set_event_sink) receives it: the
+/// same line the `log` facade gets.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    level: Level,
+    message: fmt::Arguments<'a>,
+}
+
+impl Event<'_> {
+    /// How much it matters: `Debug`, `Info` or `Warn`, as in the log.
+    pub fn level(&self) -> Level {
+        self.level
+    }
+}
+
+/// The message, one line.
+impl fmt::Display for Event<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_fmt(self.message)
+    }
+}
+
+static SINK: OnceLock<fn(&Event<'_>)> = OnceLock::new();
+
+/// Sends cctoken's events to `sink` too, for the life of the process; the
+/// first call wins and later ones return `false`.
+///
+/// The `log` facade gets every event anyway. A sink is for a program that
+/// wants cctoken's events without installing a `log` logger: a program
+/// that installs one keeps every `log` call of its dependencies (ureq's and
+/// rustls' among them) in its binary, about 80 KB of code that a small CLI
+/// would carry for nothing; `fetch_token -v` uses a sink for that reason.
+///
+/// ```
+/// fn to_stderr(event: &cctoken::Event<'_>) {
+///     eprintln!("{}: {event}", event.level());
+/// }
+/// cctoken::set_event_sink(to_stderr);
+/// ```
+pub fn set_event_sink(sink: fn(&Event<'_>)) -> bool {
+    SINK.set(sink).is_ok()
+}
+
+fn emit(level: Level, message: fmt::Arguments<'_>) {
+    log::log!(target: TARGET, level, "{message}");
+    if let Some(sink) = SINK.get() {
+        sink(&Event { level, message });
+    }
+}
 
 /// The token URL as logged: without its query or fragment, which a server
 /// could have asked to carry something private.
@@ -25,12 +80,11 @@ fn shown(url: &str) -> &str {
 pub(crate) fn token_request(url: &str, took: Duration, result: &Result<Token, Error>) {
     let (url, ms) = (shown(url), took.as_millis());
     match result {
-        Ok(token) => log::info!(
-            target: TARGET,
-            "token request to {url}: token valid for {} s, in {ms} ms",
-            token.lifetime().as_secs()
-        ),
-        Err(error) => log::warn!(target: TARGET, "token request to {url} failed in {ms} ms: {error}"),
+        Ok(token) => {
+            let secs = token.lifetime().as_secs();
+            emit(Level::Info, format_args!("token request to {url}: token valid for {secs} s, in {ms} ms"))
+        }
+        Err(error) => emit(Level::Warn, format_args!("token request to {url} failed in {ms} ms: {error}")),
     }
 }
 
@@ -60,7 +114,7 @@ pub(crate) fn refresh(why: Refresh) {
         Refresh::Rejected => "the API rejected the token",
         Refresh::Retry => "retrying after a failure",
     };
-    log::debug!(target: TARGET, "requesting a new token: {why}");
+    emit(Level::Debug, format_args!("requesting a new token: {why}"));
 }
 
 /// A token request failed, and the cache will not send another for `wait`.
@@ -71,25 +125,32 @@ pub(crate) fn gate_shut(error: &Error, failures: u32, wait: Duration) {
     };
     let after =
         error.retry_after().map(|d| format!(", server's Retry-After {} s", secs(d))).unwrap_or_default();
-    log::warn!(
-        target: TARGET,
-        "token request failed ({failures} in a row): {error}; next request in {} s ({why}{after})",
-        secs(wait)
+    let wait = secs(wait);
+    emit(
+        Level::Warn,
+        format_args!(
+            "token request failed ({failures} in a row): {error}; next request in {wait} s ({why}{after})"
+        ),
     );
 }
 
 /// The cached token is served after its refresh point, because its refresh
 /// just failed.
 pub(crate) fn stale(valid_for: Duration) {
-    log::warn!(target: TARGET, "serving the cached token, valid for {} s more, while its refresh fails", secs(valid_for));
+    let left = secs(valid_for);
+    emit(
+        Level::Warn,
+        format_args!("serving the cached token, valid for {left} s more, while its refresh fails"),
+    );
 }
 
 /// A call is answered with an error without a request: the gate is shut.
 pub(crate) fn refused(retry_in: Duration) {
-    log::debug!(target: TARGET, "no usable token and no request allowed for {} s", secs(retry_in));
+    let left = secs(retry_in);
+    emit(Level::Debug, format_args!("no usable token and no request allowed for {left} s"));
 }
 
 /// The API rejected the cached token.
 pub(crate) fn invalidated() {
-    log::info!(target: TARGET, "the API rejected the token: it will be replaced");
+    emit(Level::Info, format_args!("the API rejected the token: it will be replaced"));
 }

@@ -110,8 +110,9 @@
 //! refresh fails (warn), the failure gate shutting with its reason and
 //! length (warn), a call refused without a request (debug), and an
 //! invalidation after an API 401 (info). No event holds the secret, a token
-//! or a body. [`TokenCache::stats`] counts the same things for a health
-//! endpoint.
+//! or a body. A program without a `log` logger can take the same events
+//! with [`set_event_sink`]. [`TokenCache::stats`] counts the same things for
+//! a health endpoint.
 //!
 //! # Without an HTTP stack
 //!
@@ -157,6 +158,7 @@ pub use cache::{Decision, Fetch, TokenCache, Unauthorized};
 pub use client::Client;
 pub use config::{Config, NFLEET_IDENTITY_URL, Proxy};
 pub use error::{Error, OAuthError, TransportError, TransportKind};
+pub use events::{Event, set_event_sink};
 pub use policy::Policy;
 pub use request::TokenRequest;
 pub use response::{HttpResponse, MAX_BODY};

@@ -73,8 +73,8 @@ fn main() -> ExitCode {
     let outcome = match parse_args(std::env::args_os().skip(1)) {
         Ok(args) if args.help => Ok(HELP.to_owned()),
         Ok(args) => {
-            if args.verbose && log::set_logger(&EVENTS).is_ok() {
-                log::set_max_level(log::LevelFilter::Debug);
+            if args.verbose {
+                cctoken::set_event_sink(print_event);
             }
             fetch(args)
         }
@@ -93,26 +93,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints cctoken's log events on stderr for `-v`: `fetch_token: LEVEL: message`.
-struct StderrEvents;
-
-static EVENTS: StderrEvents = StderrEvents;
-
-impl log::Log for StderrEvents {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.target().starts_with("cctoken")
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            let level = record.level().as_str().to_ascii_lowercase();
-            let line = format!("fetch_token: {level}: {}\n", record.args());
-            // Events are a courtesy: a closed stderr must not stop the fetch.
-            let _ = std::io::stderr().write_all(line.as_bytes());
-        }
-    }
-
-    fn flush(&self) {}
+/// Prints one of cctoken's events on stderr for `-v`: `fetch_token: LEVEL: message`.
+/// A sink rather than a `log` logger, which would keep every `log` call of
+/// ureq and rustls in the binary.
+fn print_event(event: &cctoken::Event<'_>) {
+    let level = event.level().as_str().to_ascii_lowercase();
+    // Events are a courtesy: a closed stderr must not stop the fetch.
+    let _ = std::io::stderr().write_all(format!("fetch_token: {level}: {event}\n").as_bytes());
 }
 
 fn fail(Failure(code, reason): Failure) -> ExitCode {
