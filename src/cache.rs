@@ -13,8 +13,9 @@ use crate::token::Token;
 ///
 /// Single-threaded by design: methods take `&mut self`, there are no locks
 /// and no background threads, and no call ever sleeps. Time is read only from
-/// the monotonic clock; the `*_at` methods take it as an argument, so the
-/// cache runs just as well under a virtual clock.
+/// cctoken's clock ([`now`](crate::now)), which counts suspend; the `*_at`
+/// methods take it as an argument, so the cache runs just as well under a
+/// virtual clock.
 ///
 /// The rules (the [`Policy`] holds their numbers):
 /// - **Soft refresh.** A token is served until its refresh point, drawn at
@@ -114,11 +115,11 @@ impl<F: Fetch> TokenCache<F> {
 
     /// A token to use now: the cached one, or a new one (see the rules above).
     pub fn token(&mut self) -> Result<&Token, Error> {
-        self.get(Instant::now(), Instant::now)
+        self.get(crate::now(), crate::now)
     }
 
-    /// [`TokenCache::token`] at an instant of the monotonic or a virtual
-    /// clock.
+    /// [`TokenCache::token`] at an instant of cctoken's clock
+    /// ([`now`](crate::now)) or of a virtual clock.
     pub fn token_at(&mut self, now: Instant) -> Result<&Token, Error> {
         self.get(now, || now)
     }
@@ -280,7 +281,7 @@ impl<F: Fetch> TokenCache<F> {
     /// # Ok::<(), cctoken::Error>(())
     /// ```
     pub fn call<R: Unauthorized>(&mut self, request: impl FnMut(&str) -> R) -> Result<R, Error> {
-        self.call_with(Instant::now, request)
+        self.call_with(crate::now, request)
     }
 
     /// [`TokenCache::call`] at an instant of a virtual clock.

@@ -1,7 +1,7 @@
 //! A configured client: the pure request and response code joined to the
 //! transport.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::Config;
 use crate::error::Error;
@@ -55,12 +55,12 @@ impl Client {
     /// Logs the outcome and duration of the request (target `cctoken`; see
     /// the crate docs' "Events").
     pub fn fetch(&self) -> Result<Token, Error> {
-        let sent_at = Instant::now();
+        let sent_at = crate::now();
         let result = transport::send(&self.agent, &self.config, &self.request).and_then(|received| {
             let response = received.response();
             self.config.parse_response(&response, sent_at)
         });
-        crate::events::token_request(self.config.url(), sent_at.elapsed(), &result);
+        crate::events::token_request(self.config.url(), crate::now() - sent_at, &result);
         result
     }
 

@@ -94,12 +94,14 @@
 //!
 //! # Time
 //!
-//! A token's expiry is an [`Instant`](std::time::Instant) on the monotonic
-//! clock, counted from when its request was sent. The wall clock, which on a
-//! device without a real-time clock may be years off until NTP answers, never
-//! decides whether a token is fresh. The cache replaces a token at a random
-//! point of its lifetime, keeps serving it while a refresh fails, and backs
-//! off from a failing token server; [`Policy`] documents every number.
+//! A token's expiry is an [`Instant`](std::time::Instant) on cctoken's clock
+//! ([`now`]), counted from when its request was sent. That clock keeps
+//! counting while the system is suspended (std's `Instant` does not, on
+//! Linux), and the wall clock, which on a device without a real-time clock
+//! may be years off until NTP answers, never decides whether a token is
+//! fresh. The cache replaces a token at a random point of its lifetime,
+//! keeps serving it while a refresh fails, and backs off from a failing
+//! token server; [`Policy`] documents every number.
 //!
 //! # Events
 //!
@@ -132,13 +134,15 @@
 //! Other grants (authorization code, device flow, refresh tokens), JWT
 //! validation or client assertions (`private_key_jwt`), mutual TLS, and
 //! thread-safe sharing: wrap a [`TokenCache`] in a `Mutex` yourself if you must.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 mod auth;
 mod cache;
 #[cfg(feature = "ureq")]
 mod client;
+#[allow(unsafe_code)] // one clock_gettime call, with its safety argument
+mod clock;
 mod config;
 mod error;
 mod events;
@@ -153,6 +157,26 @@ mod token;
 mod transport;
 
 pub use auth::{AuthStyle, ClientSecret};
+
+/// The current instant on cctoken's clock, which keeps counting while the
+/// system is suspended (`CLOCK_BOOTTIME` on Linux and Android; elsewhere
+/// `Instant::now()`).
+///
+/// Use it, not `Instant::now()`, for every instant you hand to cctoken
+/// ([`TokenCache::token_at`], [`Token::new`] in your own [`Fetch`]) or
+/// compare with one it returns ([`Token::expires_at`], `retry_at`). On
+/// Linux, std's `Instant` stops while the system sleeps: on a unit that was
+/// suspended for two hours with the ignition off, `Instant::now()` is two
+/// hours behind this clock, and a token that expired during the sleep would
+/// look valid by it.
+///
+/// ```
+/// let start = cctoken::now();
+/// assert!(cctoken::now() >= start);
+/// ```
+pub fn now() -> std::time::Instant {
+    clock::now()
+}
 pub use cache::{Decision, Fetch, TokenCache, Unauthorized};
 #[cfg(feature = "ureq")]
 pub use client::Client;

@@ -1,4 +1,4 @@
-//! The access token and its lifetime on the monotonic clock.
+//! The access token and its lifetime on cctoken's clock.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -28,15 +28,16 @@ impl fmt::Debug for AccessToken {
 
 /// A Bearer token with its lifetime.
 ///
-/// The expiry is an [`Instant`] measured from when the token was requested, so a
-/// wrong or jumping wall clock (a device without a real-time clock, before NTP)
-/// never makes a token look fresh or stale.
+/// The expiry is an [`Instant`] on cctoken's clock ([`now`](crate::now),
+/// which counts suspend) measured from when the token was requested, so a
+/// wrong or jumping wall clock (a device without a real-time clock, before
+/// NTP) never makes a token look fresh or stale.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
 /// use cctoken::{AccessToken, Token};
 ///
-/// let now = Instant::now();
+/// let now = cctoken::now();
 /// let token = Token::new(AccessToken::new("abc"), now, Duration::from_secs(3600));
 /// assert_eq!(token.authorization(), "Bearer abc");
 /// assert!(!token.is_expired_at(now + Duration::from_secs(3599)));

@@ -420,3 +420,57 @@ fn an_api_that_rejects_everything_cannot_loop_the_token_endpoint() {
     assert!(server.requests() <= 1 + 20, "{} token requests", server.requests());
     assert!(calls <= 600 + 20, "{calls} API calls");
 }
+
+// ---- Suspend ------------------------------------------------------------------
+//
+// On waking, cctoken's clock (`crate::now`) has counted the sleep: to the
+// cache, a suspend is time that jumped forward between two calls. These pin
+// what a unit sees after its ignition was off.
+
+#[test]
+fn a_token_that_expired_during_two_hours_of_sleep_is_replaced_on_waking() {
+    let server = Server::new();
+    let mut cache = server.cache();
+    assert_eq!(secret(&mut cache, server.at(10 * MIN)), "t1");
+    // Asleep from 10 min to 2 h 10 min: the one-hour token expired at 1 h 10 min.
+    let awake = server.at(2 * HOUR + 10 * MIN);
+    assert_eq!(cache.decide(awake), Decision::Fetch);
+    assert_eq!(secret(&mut cache, awake), "t2");
+    assert_eq!(server.requests(), 2);
+}
+
+#[test]
+fn a_refresh_point_that_passed_during_sleep_is_honoured_on_waking() {
+    let server = Server::new();
+    let mut cache = server.cache();
+    assert_eq!(secret(&mut cache, server.at(Duration::ZERO)), "t1");
+    let refresh_at = cache.refresh_at().expect("a refresh point");
+    assert!(refresh_at < server.start() + 51 * MIN, "{refresh_at:?}");
+    // Asleep from 1 min to 55 min: past the refresh point, before expiry.
+    let awake = server.at(55 * MIN);
+    assert_eq!(cache.decide(awake), Decision::Fetch);
+    // The refresh fails (no network yet after waking): the valid token is served.
+    server.fail_with(Some(Error::from(TransportKind::Connect)));
+    assert_eq!(secret(&mut cache, awake), "t1");
+    assert_eq!(server.requests(), 2);
+    server.fail_with(None);
+    // The gate it shut spreads the retry over what is left of the token; once
+    // it opens, the refresh succeeds.
+    let later = server.at(55 * MIN + 5 * MIN);
+    assert_eq!(secret(&mut cache, later), "t3");
+}
+
+#[test]
+fn a_gate_that_ran_out_during_sleep_is_open_on_waking() {
+    let server = Server::new();
+    let mut cache = server.cache();
+    server.fail_with(Some(Error::CredentialsRejected { status: 401, oauth: None }));
+    assert!(cache.token_at(server.at(Duration::ZERO)).is_err());
+    let Decision::Wait(until) = cache.decide(server.at(SEC)) else { panic!("the gate is shut") };
+    assert!(until >= server.start() + 11 * MIN, "a cooldown: {until:?}");
+    // Asleep for an hour, past the cooldown; the credentials were fixed meanwhile.
+    server.fail_with(None);
+    let awake = server.at(HOUR);
+    assert_eq!(cache.decide(awake), Decision::Fetch);
+    assert_eq!(secret(&mut cache, awake), "t2");
+}
