@@ -58,6 +58,14 @@ pub(crate) fn agent(config: &Config) -> Result<Agent, Error> {
         .max_idle_connections(1)
         .max_idle_connections_per_host(1)
         .proxy(proxy(config)?)
+        // What `send` would otherwise set per request: a request-level
+        // configuration makes ureq build a new rustls configuration, with an
+        // empty session cache, for every connection, so that no handshake
+        // could ever be resumed.
+        .timeout_global(Some(config.timeout))
+        .timeout_connect(Some(config.connect_timeout))
+        .max_redirects(0)
+        .http_status_as_error(false)
         .build();
     Ok(agent_config.into())
 }
@@ -151,19 +159,24 @@ fn is_https(url: &str) -> bool {
 /// Sends `request` through `agent`, within the configured deadline, without
 /// following redirects, reading at most [`MAX_BODY`] bytes of the answer.
 pub(crate) fn send(agent: &Agent, config: &Config, request: &TokenRequest) -> Result<Received, Error> {
-    let mut builder = agent
-        .post(request.url())
-        .config()
-        .timeout_global(Some(config.timeout))
-        .timeout_connect(Some(config.connect_timeout))
-        .max_redirects(0)
-        .http_status_as_error(false);
-    if !is_https(request.url()) {
-        // Plain http is only allowed to loopback: never let a caller's agent's
-        // proxy (from HTTP_PROXY, say) carry the secret elsewhere.
-        builder = builder.proxy(None);
+    let mut builder = agent.post(request.url());
+    if config.agent.is_some() {
+        // A caller's agent: its settings are the caller's, so cctoken's limits
+        // are set on this request. (ureq then resumes TLS sessions only if the
+        // agent's own configuration was built by an earlier request of its own.)
+        let mut limits = builder
+            .config()
+            .timeout_global(Some(config.timeout))
+            .timeout_connect(Some(config.connect_timeout))
+            .max_redirects(0)
+            .http_status_as_error(false);
+        if !is_https(request.url()) {
+            // Plain http is only allowed to loopback: never let the agent's
+            // proxy (from HTTP_PROXY, say) carry the secret elsewhere.
+            limits = limits.proxy(None);
+        }
+        builder = limits.build();
     }
-    let mut builder = builder.build();
     for (name, value) in request.headers() {
         builder = builder.header(*name, value.as_str());
     }

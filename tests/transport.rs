@@ -397,3 +397,26 @@ fn a_proxy_that_cannot_be_used_is_a_configuration_error() {
         }
     }
 }
+
+// ---- TLS session resumption ---------------------------------------------------
+
+/// A refresh every 40 minutes always opens a new connection (ureq keeps an
+/// idle one for 15 s): the second handshake of a `Client` resumes the first
+/// one's session, so the server's certificate chain (several KB from a real
+/// CA) and its signature are not sent again.
+#[test]
+fn a_new_connection_of_the_same_client_resumes_the_tls_session() {
+    let pki = TestPki::new();
+    let server = Server::https(&pki, |_| token_response("T", 3600));
+    let client =
+        Client::new(basic(&server.url_localhost("/token")).add_root_pem(pki.ca_pem.clone())).expect("client");
+    for _ in 0..3 {
+        client.fetch().expect("token");
+    }
+    let connections = server.tls_connections(3);
+    let resumed: Vec<bool> = connections.iter().map(|c| c.resumed).collect();
+    // The test server closes every connection after its answer.
+    assert_eq!(resumed, [false, true, true], "{connections:?}");
+    let (full, resumed) = (connections[0].bytes_to_client, connections[1].bytes_to_client);
+    assert!(resumed + pki.server_chain_len() < full, "{connections:?}");
+}

@@ -44,6 +44,7 @@ pub struct Server {
     addr: SocketAddr,
     scheme: &'static str,
     log: Arc<Mutex<Vec<Recorded>>>,
+    connections: Arc<(Mutex<Vec<TlsConnection>>, Condvar)>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -84,19 +85,20 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let log = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let (thread_log, thread_stop) = (log.clone(), stop.clone());
+        let (thread_log, thread_stop, thread_connections) = (log.clone(), stop.clone(), connections.clone());
         let thread = std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if thread_stop.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                let _ = serve(stream, tls.as_ref(), &*handler, &thread_log);
+                let _ = serve(stream, tls.as_ref(), &*handler, &thread_log, &thread_connections);
             }
         });
-        Server { addr, scheme, log, stop, thread: Some(thread) }
+        Server { addr, scheme, log, connections, stop, thread: Some(thread) }
     }
 
     /// `scheme://127.0.0.1:port{path}`.
@@ -117,6 +119,18 @@ impl Server {
     pub fn requests(&self) -> Vec<Recorded> {
         self.log.lock().expect("log").clone()
     }
+
+    /// The first `n` TLS connections this HTTPS server serves, once it has
+    /// finished them (a connection is recorded after its answer was sent, so
+    /// a client may have its answer first); at most 5 s of waiting.
+    pub fn tls_connections(&self, n: usize) -> Vec<TlsConnection> {
+        let (list, done) = &*self.connections;
+        let list = list.lock().expect("connections");
+        let (list, _) = done
+            .wait_timeout_while(list, Duration::from_secs(5), |list| list.len() < n)
+            .expect("connections");
+        list.clone()
+    }
 }
 
 impl Drop for Server {
@@ -129,11 +143,48 @@ impl Drop for Server {
     }
 }
 
+/// One TLS connection an HTTPS test server served: whether the client
+/// resumed an earlier session, and the TCP payload bytes each way (handshake
+/// and records, as a metered link would count them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsConnection {
+    pub resumed: bool,
+    pub bytes_from_client: u64,
+    pub bytes_to_client: u64,
+}
+
+/// A stream that counts what passes through it.
+struct Counting {
+    stream: TcpStream,
+    read: u64,
+    written: u64,
+}
+
+impl Read for Counting {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.stream.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.stream.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
 fn serve(
     stream: TcpStream,
     tls: Option<&Arc<rustls::ServerConfig>>,
     handler: &Handler,
     log: &Mutex<Vec<Recorded>>,
+    connections: &(Mutex<Vec<TlsConnection>>, Condvar),
 ) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
@@ -141,7 +192,18 @@ fn serve(
         None => exchange(stream, handler, log),
         Some(config) => {
             let conn = rustls::ServerConnection::new(config.clone()).map_err(io::Error::other)?;
-            exchange(rustls::StreamOwned::new(conn, stream), handler, log)
+            let mut tls = rustls::StreamOwned::new(conn, Counting { stream, read: 0, written: 0 });
+            let result = exchange(&mut tls, handler, log);
+            tls.conn.send_close_notify();
+            let _ = tls.conn.complete_io(&mut tls.sock);
+            let (list, done) = connections;
+            list.lock().expect("connections").push(TlsConnection {
+                resumed: tls.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+                bytes_from_client: tls.sock.read,
+                bytes_to_client: tls.sock.written,
+            });
+            done.notify_all();
+            result
         }
     }
 }
@@ -217,6 +279,11 @@ pub struct TestPki {
 }
 
 impl TestPki {
+    /// The bytes of the certificate chain the server presents (DER).
+    pub fn server_chain_len(&self) -> u64 {
+        self.server_chain.iter().map(|c| c.len() as u64).sum()
+    }
+
     pub fn new() -> TestPki {
         TestPki::for_names(&["localhost", "127.0.0.1", "::1"])
     }
