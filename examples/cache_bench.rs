@@ -77,7 +77,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 
 fn main() -> Result<ExitCode, Error> {
     let check = std::env::args().any(|arg| arg == "--check");
-    let fetch = || Ok(Token::new(AccessToken::new("bench-token"), Instant::now(), Duration::from_secs(3600)));
+    let fetch = || Ok(Token::new(AccessToken::new("bench-token"), cctoken::now(), Duration::from_secs(3600)));
     let mut cache = TokenCache::new(fetch);
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     cache.token()?; // warm: the one fetch
