@@ -21,20 +21,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The probe's tokens live 20 s; the VM must sleep longer than that.
-SLEEP_S=${SUSPEND_SLEEP_S:-60}
-# Two sleeps, boot and two suspend/resume cycles under TCG take about 2.5 minutes at 60 s: this
-# bound only keeps a hung VM from hanging the script.
-QEMU_TIMEOUT_S=${SUSPEND_QEMU_TIMEOUT_S:-300}
-PACKAGES=(qemu-system-x86 linux-image-amd64 busybox-static cpio)
-TARGET=x86_64-unknown-linux-gnu
-
 log() { echo "suspend-test: $*" >&2; }
 die() { log "$*"; exit 1; }
 start=$SECONDS
 source scripts/debian-rust.sh # ensure_packages
 
+# The probe's tokens live 20 s; the VM must sleep longer than that.
+SLEEP_S=${SUSPEND_SLEEP_S:-60}
 [[ $SLEEP_S =~ ^[0-9]+$ ]] && ((SLEEP_S > 20)) || die "SUSPEND_SLEEP_S must be whole seconds, more than 20"
+# Boot and two suspend/resume cycles under TCG add about 20 s to the two sleeps: this bound only
+# keeps a VM that never wakes from hanging the script.
+QEMU_TIMEOUT_S=${SUSPEND_QEMU_TIMEOUT_S:-$((2 * SLEEP_S + 180))}
+PACKAGES=(qemu-system-x86 linux-image-amd64 busybox-static cpio)
+TARGET=x86_64-unknown-linux-gnu
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
