@@ -151,6 +151,8 @@ mod request;
 mod response;
 #[cfg(feature = "webpki-roots")]
 mod roots;
+mod sha256;
+mod state;
 mod stats;
 mod token;
 #[cfg(feature = "ureq")]
@@ -186,6 +188,7 @@ pub use events::{Event, set_event_sink};
 pub use policy::Policy;
 pub use request::TokenRequest;
 pub use response::{HttpResponse, MAX_BODY};
+pub use state::StateFile;
 pub use stats::Stats;
 pub use token::{AccessToken, Token};
 
@@ -206,6 +209,7 @@ const _: () = {
     shareable::<HttpResponse<'static>>();
     const fn sendable<T: Send>() {}
     sendable::<TokenCache<fn() -> Result<Token, Error>>>();
+    sendable::<StateFile>();
     #[cfg(feature = "ureq")]
     sendable::<Client>();
 };

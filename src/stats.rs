@@ -25,6 +25,7 @@ pub struct Stats {
     pub(crate) stale_serves: u64,
     pub(crate) refused: u64,
     pub(crate) invalidations: u64,
+    pub(crate) state_errors: u64,
     pub(crate) last_success: Option<Instant>,
     pub(crate) last_failure: Option<Instant>,
 }
@@ -41,7 +42,8 @@ impl Stats {
     }
 
     /// Calls that got the cached token after its refresh point, because the
-    /// refresh failed or the failure gate was shut.
+    /// refresh failed, the failure gate was shut, or another process sharing
+    /// the [state file](crate::StateFile) was refreshing it.
     pub fn stale_serves(&self) -> u64 {
         self.stale_serves
     }
@@ -56,6 +58,15 @@ impl Stats {
     /// ([`TokenCache::invalidate`](crate::TokenCache::invalidate)).
     pub fn invalidations(&self) -> u64 {
         self.invalidations
+    }
+
+    /// Problems with the [state file](crate::StateFile): a file ignored as
+    /// bad (a symbolic link, group-readable, damaged, …; not a missing file,
+    /// nor one of another boot or configuration), a save or a lock that
+    /// failed. Each is also an event (warn); the cache carried on without
+    /// the file.
+    pub fn state_errors(&self) -> u64 {
+        self.state_errors
     }
 
     /// When the last token request succeeded (its answer was parsed).
