@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! CLIENT_ID=.. CLIENT_SECRET=.. fetch_token --url TOKEN_URL --auth basic|post|nfleet \
-//!     [--scope S]... [--ca-file PEM] [--timeout SECS] [--proxy URL|env] [-v]
+//!     [--scope S]... [--ca-file PEM] [--timeout SECS] [--proxy URL|env] [--cache FILE] [-v]
 //! ```
 //!
 //! On success the token alone is printed on stdout and the exit status is 0.
@@ -16,17 +16,28 @@
 //! The credentials are read from the environment only, never from the command
 //! line, where other users of the device could see them in the process list.
 //! Neither the secret nor the token is ever written to stderr.
+//!
+//! With `--cache FILE`, a [state file](cctoken::StateFile) keeps the token and
+//! the failure gate between runs, so that a script calling `fetch_token`
+//! before each API call does not request a token each time: a fresh token in
+//! the file is printed without any network I/O; otherwise a token is
+//! requested, printed and saved. A failure saved there (a backoff, a
+//! server's `Retry-After`, the cooldown after rejected credentials) is
+//! obeyed without a request: exit status 1, or 3 for rejected credentials.
+//! Runs that share the file request a token one at a time. Put the file on
+//! tmpfs, in a directory only this user can write (`/run/<agent>/`).
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cctoken::{AuthStyle, Client, Config, Error, Proxy};
+use cctoken::{AuthStyle, Client, Config, Error, Proxy, StateFile, TokenCache};
 
 const HELP: &str = "\
 usage: CLIENT_ID=.. CLIENT_SECRET=.. fetch_token --url TOKEN_URL --auth basic|post|nfleet
-                   [--scope S]... [--ca-file PEM] [--timeout SECS] [--proxy URL|env] [-v]
+                   [--scope S]... [--ca-file PEM] [--timeout SECS] [--proxy URL|env]
+                   [--cache FILE] [-v]
 
 Prints an OAuth 2.0 client-credentials access token on stdout. The client id and
 secret are read from the environment variables CLIENT_ID and CLIENT_SECRET only.
@@ -40,6 +51,11 @@ secret are read from the environment variables CLIENT_ID and CLIENT_SECRET only.
   --proxy URL|env  reach an https:// token URL through this http:// proxy, or
                    through the one in ALL_PROXY/HTTPS_PROXY/HTTP_PROXY (and
                    NO_PROXY) with 'env'; default: direct, whatever the environment
+  --cache FILE     keep the token, and any failure to obey, in FILE between runs
+                   (mode 0600; it holds the token, never the secret): a fresh
+                   token there is printed without a request, a saved backoff or
+                   cooldown is obeyed without one. Put it on tmpfs, e.g. in
+                   /run/AGENT/; a bad file is ignored (-v says why)
   -v, --verbose    also print cctoken's events on stderr, one line each (the
                    token request, its outcome and duration; never a secret)
 
@@ -58,6 +74,7 @@ struct Args {
     ca_file: Option<String>,
     timeout: Option<Duration>,
     proxy: Option<Proxy>,
+    cache: Option<String>,
     verbose: bool,
     help: bool,
 }
@@ -131,6 +148,7 @@ fn parse_args(argv: impl Iterator<Item = OsString>) -> Result<Args, Failure> {
             "--ca-file" => args.ca_file.replace(value()?).is_some(),
             "--timeout" => args.timeout.replace(seconds(&value()?)?).is_some(),
             "--proxy" => args.proxy.replace(proxy(value()?)).is_some(),
+            "--cache" => args.cache.replace(value()?).is_some(),
             // Only flags are echoed: a stray argument might be a secret pasted in the wrong place.
             _ if flag.starts_with('-') => return Err(usage(format!("unknown flag '{flag}' (see --help)"))),
             _ => return Err(usage("unexpected argument: flags take the form --name VALUE (see --help)")),
@@ -214,13 +232,32 @@ fn fetch(args: Args) -> Result<String, Failure> {
     if let Some(proxy) = args.proxy {
         config = config.proxy(proxy);
     }
-    let token = Client::new(config).and_then(|client| client.fetch()).map_err(|e| {
-        let code = match e {
-            Error::Config(_) => USAGE_ERROR,
-            Error::CredentialsRejected { .. } => 3,
-            _ => 1,
-        };
-        Failure(code, format!("{e}"))
-    })?;
-    Ok(token.access_token().secret().to_owned())
+    let state = args.cache.as_deref().map(|path| StateFile::new(path, &config));
+    let client = Client::new(config).map_err(failure)?;
+    let token = match state {
+        None => client.fetch(),
+        // A fresh token in the file is served with no request; any other call
+        // requests one (or obeys a saved failure) and saves the outcome.
+        Some(state) => TokenCache::new(client).with_state_file(state).token().cloned(),
+    };
+    Ok(token.map_err(failure)?.access_token().secret().to_owned())
+}
+
+/// The exit status and the line for `e`.
+fn failure(e: Error) -> Failure {
+    let code = match e {
+        Error::Config(_) => USAGE_ERROR,
+        // Also a backoff that a saved rejection of the credentials keeps shut.
+        _ if e.is_credentials_rejected() => 3,
+        _ => 1,
+    };
+    let wait = match &e {
+        Error::Backoff { retry_at, .. } | Error::RateLimited { retry_at } => {
+            let left = retry_at.saturating_duration_since(cctoken::now());
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            format!(" (no request for {secs} s more, as the --cache file says)")
+        }
+        _ => String::new(),
+    };
+    Failure(code, format!("{e}{wait}"))
 }
