@@ -183,6 +183,7 @@ pub(crate) fn state_lock_unavailable(lock: &Path, error: &std::io::Error) {
 }
 
 /// The kernel's boot id cannot be read: no state file is read or written.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn state_no_boot_id() {
     emit(
         Level::Warn,

@@ -168,7 +168,11 @@ impl StateFile {
         }
         let path = lock_path(&self.path);
         let lock = os::lock(&path);
-        if let Lock::Unavailable(e) = &lock {
+        // std has no file locks on some systems (Android, as of Rust 1.95):
+        // there each process goes its own way, which is no problem to repeat.
+        if let Lock::Unavailable(e) = &lock
+            && e.kind() != io::ErrorKind::Unsupported
+        {
             events::state_lock_unavailable(&path, e);
             *problems += 1;
         }
@@ -186,6 +190,7 @@ fn lock_path(path: &Path) -> PathBuf {
 /// Whether this process may request a token, among those sharing a state
 /// file: the lock file next to it is locked (`flock`) while one requests.
 #[derive(Debug)]
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
 pub(crate) enum Lock {
     /// This process holds the lock until the file is dropped.
     Held(#[allow(dead_code)] std::fs::File),
@@ -270,6 +275,7 @@ impl Anchor {
 
 /// Why a state file was not used.
 #[derive(Debug)]
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
 pub(crate) enum Why {
     Symlink,
     NotRegular(&'static str),
