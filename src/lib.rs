@@ -103,6 +103,30 @@
 //! keeps serving it while a refresh fails, and backs off from a failing
 //! token server; [`Policy`] documents every number.
 //!
+//! # State that survives a restart
+//!
+//! An agent restarts on every update, configuration push and crash; a
+//! [`StateFile`] keeps its cache's token and failure gate across restarts,
+//! so that it neither requests a token it already had nor asks again a
+//! server that told it to wait (or rejected its credentials):
+//!
+//! ```no_run
+//! # #[cfg(feature = "ureq")] fn main() -> Result<(), cctoken::Error> {
+//! let config = cctoken::Config::client_secret_basic("https://auth.example.com/token", "id", "secret");
+//! let state = cctoken::StateFile::new("/run/my-agent/token.state", &config);
+//! let mut cache = cctoken::TokenCache::new(cctoken::Client::new(config)?).with_state_file(state);
+//! let authorization = cache.token()?.authorization();
+//! # Ok(()) }
+//! # #[cfg(not(feature = "ureq"))] fn main() {}
+//! ```
+//!
+//! The file holds the token (mode 0600), never the secret; it is keyed by
+//! the configuration, and its times are on the boot clock of the boot that
+//! wrote it. A bad file is ignored, with a warning. Processes sharing it
+//! request a token one at a time. `src/state.rs` is the only module that
+//! touches the file system; on systems other than Linux and Android, the
+//! state file does nothing.
+//!
 //! # Events
 //!
 //! cctoken logs through the [`log`](https://docs.rs/log) facade, target
@@ -110,9 +134,10 @@
 //! outcome and duration (info, or warn on failure), and from a
 //! [`TokenCache`] a token request and why (debug), a token served while its
 //! refresh fails (warn), the failure gate shutting with its reason and
-//! length (warn), a call refused without a request (debug), and an
-//! invalidation after an API 401 (info). No event holds the secret, a token
-//! or a body. A program without a `log` logger can take the same events
+//! length (warn), a call refused without a request (debug), an
+//! invalidation after an API 401 (info), and a [`StateFile`] that was
+//! ignored, or could not be saved or locked (warn). No event holds the
+//! secret, a token or a body. A program without a `log` logger can take the same events
 //! with [`set_event_sink`]. [`TokenCache::stats`] counts the same things for
 //! a health endpoint.
 //!
