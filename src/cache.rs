@@ -170,6 +170,16 @@ impl<F: Fetch> TokenCache<F> {
     }
 
     /// The state file, if one is attached.
+    ///
+    /// ```
+    /// let config = cctoken::Config::client_secret_basic("https://auth.example.com/token", "id", "secret");
+    /// let state = cctoken::StateFile::new("/run/my-agent/token.state", &config);
+    /// let fetch = || Err(cctoken::Error::from(cctoken::TransportKind::Connect));
+    /// // Attaching reads the file; a missing one is a first start, nothing to tell.
+    /// let cache = cctoken::TokenCache::new(fetch).with_state_file(state);
+    /// let path = cache.state_file().map(|s| s.path().to_owned());
+    /// assert_eq!(path, Some("/run/my-agent/token.state".into()));
+    /// ```
     pub fn state_file(&self) -> Option<&StateFile> {
         self.state.as_ref()
     }

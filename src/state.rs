@@ -100,6 +100,12 @@ impl StateFile {
 
     /// The path of the state file. Next to it, the lock file has the same
     /// name with `.lock` added.
+    ///
+    /// ```
+    /// let config = cctoken::Config::client_secret_basic("https://auth.example.com/token", "id", "secret");
+    /// let state = cctoken::StateFile::new("/run/my-agent/token.state", &config);
+    /// println!("keeping the token in {}", state.path().display());
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -65,6 +65,11 @@ impl Stats {
     /// nor one of another boot or configuration), a save or a lock that
     /// failed. Each is also an event (warn); the cache carried on without
     /// the file.
+    ///
+    /// ```
+    /// let cache = cctoken::TokenCache::new(|| Err(cctoken::Error::from(cctoken::TransportKind::Io)));
+    /// assert_eq!(cache.stats().state_errors(), 0, "no state file, no problem with one");
+    /// ```
     pub fn state_errors(&self) -> u64 {
         self.state_errors
     }
