@@ -57,7 +57,11 @@ pub(crate) fn now() -> Instant {
 /// boot, for the state file, which stores times on the boot clock. Both come
 /// from one reading, so that a time stored and read back in one process is
 /// the same instant, to the nanosecond. `None` where there is no boot clock.
-#[cfg(all(any(target_os = "linux", target_os = "android"), not(cctoken_instant_clock)))]
+#[cfg(all(
+    feature = "state-file",
+    any(target_os = "linux", target_os = "android"),
+    not(cctoken_instant_clock)
+))]
 pub(crate) fn now_and_boot_time() -> Option<(Instant, std::time::Duration)> {
     let boot = boot_time()?;
     Some((on_instant_scale(boot), boot))
@@ -65,7 +69,7 @@ pub(crate) fn now_and_boot_time() -> Option<(Instant, std::time::Duration)> {
 
 /// The same moment on both clocks: in a `--cfg cctoken_instant_clock` build,
 /// std's `Instant`, read next to the boot clock.
-#[cfg(all(any(target_os = "linux", target_os = "android"), cctoken_instant_clock))]
+#[cfg(all(feature = "state-file", any(target_os = "linux", target_os = "android"), cctoken_instant_clock))]
 pub(crate) fn now_and_boot_time() -> Option<(Instant, std::time::Duration)> {
     Some((Instant::now(), boot_time()?))
 }

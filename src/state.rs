@@ -50,6 +50,8 @@ const VERSION: u32 = 1;
 /// needs both, so on systems other than Linux and Android the state file
 /// does nothing: nothing is read or written.
 ///
+/// Needs the cargo feature `state-file` (not on by default for now).
+///
 /// ```no_run
 /// # #[cfg(feature = "ureq")] fn main() -> Result<(), cctoken::Error> {
 /// let config = cctoken::Config::client_secret_basic("https://auth.example.com/token", "id", "secret");

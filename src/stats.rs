@@ -43,7 +43,7 @@ impl Stats {
 
     /// Calls that got the cached token after its refresh point, because the
     /// refresh failed, the failure gate was shut, or another process sharing
-    /// the [state file](crate::StateFile) was refreshing it.
+    /// the state file (feature `state-file`) was refreshing it.
     pub fn stale_serves(&self) -> u64 {
         self.stale_serves
     }
@@ -60,11 +60,12 @@ impl Stats {
         self.invalidations
     }
 
-    /// Problems with the [state file](crate::StateFile): a file ignored as
-    /// bad (a symbolic link, group-readable, damaged, …; not a missing file,
-    /// nor one of another boot or configuration), a save or a lock that
-    /// failed. Each is also an event (warn); the cache carried on without
-    /// the file.
+    /// Problems with the state file (`StateFile`, feature `state-file`): a
+    /// file ignored as bad (a symbolic link, group-readable, damaged, …; not
+    /// a missing file, nor one of another boot or configuration), a save or
+    /// a lock that failed. Each is also an event (warn); the cache carried
+    /// on without the file. Always 0 without the feature; it is there in
+    /// every build, so that a health report need not change with it.
     ///
     /// ```
     /// let cache = cctoken::TokenCache::new(|| Err(cctoken::Error::from(cctoken::TransportKind::Io)));

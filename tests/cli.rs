@@ -450,7 +450,8 @@ impl Drop for StateDir {
     }
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))] // the state file is a no-op elsewhere
+// The state file is a no-op off Linux and Android.
+#[cfg(all(feature = "state-file", any(target_os = "linux", target_os = "android")))]
 #[test]
 fn cache_prints_a_saved_token_without_a_request() {
     let server = issuing_server();
@@ -476,7 +477,8 @@ fn cache_prints_a_saved_token_without_a_request() {
     assert_eq!(server.requests().len(), 2);
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))] // the state file is a no-op elsewhere
+// The state file is a no-op off Linux and Android.
+#[cfg(all(feature = "state-file", any(target_os = "linux", target_os = "android")))]
 #[test]
 fn cache_obeys_a_saved_cooldown_without_a_request() {
     let server = Server::http(|_| response(401, &[], ""));
@@ -505,6 +507,23 @@ fn cache_obeys_a_saved_cooldown_without_a_request() {
     assert_eq!(server.requests().len(), 1);
 }
 
+/// A build without the feature refuses the flag, rather than quietly
+/// requesting a token on every run.
+#[cfg(not(feature = "state-file"))]
+#[test]
+fn cache_without_the_state_file_feature_is_a_usage_error() {
+    let server = issuing_server();
+    let dir = StateDir::new("no-feature");
+    let (url, file) = (server.url("/token"), dir.file());
+    let stderr = fails(run(&["--url", &url, "--auth", "basic", "--cache", &file]), 2);
+    assert_eq!(
+        stderr,
+        "fetch_token: --cache needs the state-file feature, which this build of fetch_token lacks\n"
+    );
+    assert!(server.requests().is_empty(), "nothing was sent");
+    assert_eq!(dir.names(), Vec::<String>::new());
+}
+
 #[test]
 fn without_cache_nothing_is_written() {
     let server = issuing_server();
@@ -525,7 +544,8 @@ fn without_cache_nothing_is_written() {
 /// A full disk (here: a file size limit of zero, which fails every write to
 /// a file with EFBIG, the signal it would raise ignored) fails the save, not
 /// the run.
-#[cfg(any(target_os = "linux", target_os = "android"))] // the state file is a no-op elsewhere
+// The state file is a no-op off Linux and Android.
+#[cfg(all(feature = "state-file", any(target_os = "linux", target_os = "android")))]
 #[test]
 fn cache_on_a_full_disk_still_prints_the_token() {
     let server = issuing_server();

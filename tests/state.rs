@@ -3,7 +3,7 @@
 //! what becomes of a bad file. Each test works in its own directory under the
 //! system's temporary directory; nothing sleeps.
 
-#![cfg(all(feature = "ureq", any(target_os = "linux", target_os = "android")))]
+#![cfg(all(feature = "ureq", feature = "state-file", any(target_os = "linux", target_os = "android")))]
 
 mod support;
 

@@ -17,7 +17,8 @@
 //! line, where other users of the device could see them in the process list.
 //! Neither the secret nor the token is ever written to stderr.
 //!
-//! With `--cache FILE`, a [state file](cctoken::StateFile) keeps the token and
+//! With `--cache FILE` (in a build with the cargo feature `state-file`; in
+//! others it is a usage error), a state file keeps the token and
 //! the failure gate between runs, so that a script calling `fetch_token`
 //! before each API call does not request a token each time: a fresh token in
 //! the file is printed without any network I/O; otherwise a token is
@@ -32,7 +33,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cctoken::{AuthStyle, Client, Config, Error, Proxy, StateFile, TokenCache};
+use cctoken::{AuthStyle, Client, Config, Error, Proxy};
 
 const HELP: &str = "\
 usage: CLIENT_ID=.. CLIENT_SECRET=.. fetch_token --url TOKEN_URL --auth basic|post|nfleet
@@ -55,7 +56,8 @@ secret are read from the environment variables CLIENT_ID and CLIENT_SECRET only.
                    (mode 0600; it holds the token, never the secret): a fresh
                    token there is printed without a request, a saved backoff or
                    cooldown is obeyed without one. Put it on tmpfs, e.g. in
-                   /run/AGENT/; a bad file is ignored (-v says why)
+                   /run/AGENT/; a bad file is ignored (-v says why). Needs a
+                   build with the cargo feature state-file
   -v, --verbose    also print cctoken's events on stderr, one line each (the
                    token request, its outcome and duration; never a secret)
 
@@ -157,6 +159,10 @@ fn parse_args(argv: impl Iterator<Item = OsString>) -> Result<Args, Failure> {
             return Err(usage(format!("{flag} given more than once")));
         }
     }
+    #[cfg(not(feature = "state-file"))]
+    if args.cache.is_some() {
+        return Err(usage("--cache needs the state-file feature, which this build of fetch_token lacks"));
+    }
     Ok(args)
 }
 
@@ -232,15 +238,20 @@ fn fetch(args: Args) -> Result<String, Failure> {
     if let Some(proxy) = args.proxy {
         config = config.proxy(proxy);
     }
-    let state = args.cache.as_deref().map(|path| StateFile::new(path, &config));
-    let client = Client::new(config).map_err(failure)?;
-    let token = match state {
-        None => client.fetch(),
-        // A fresh token in the file is served with no request; any other call
-        // requests one (or obeys a saved failure) and saves the outcome.
-        Some(state) => TokenCache::new(client).with_state_file(state).token().cloned(),
+    let token = match args.cache {
+        #[cfg(feature = "state-file")]
+        Some(path) => fetch_cached(config, path),
+        _ => Client::new(config).and_then(|client| client.fetch()),
     };
     Ok(token.map_err(failure)?.access_token().secret().to_owned())
+}
+
+/// `--cache FILE`: a fresh token in the file is served with no request; any
+/// other call requests one (or obeys a saved failure) and saves the outcome.
+#[cfg(feature = "state-file")]
+fn fetch_cached(config: Config, path: String) -> Result<cctoken::Token, Error> {
+    let state = cctoken::StateFile::new(path, &config);
+    cctoken::TokenCache::new(Client::new(config)?).with_state_file(state).token().cloned()
 }
 
 /// The exit status and the line for `e`.
@@ -251,13 +262,12 @@ fn failure(e: Error) -> Failure {
         _ if e.is_credentials_rejected() => 3,
         _ => 1,
     };
-    let wait = match &e {
-        Error::Backoff { retry_at, .. } | Error::RateLimited { retry_at } => {
-            let left = retry_at.saturating_duration_since(cctoken::now());
-            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-            format!(" (no request for {secs} s more, as the --cache file says)")
-        }
-        _ => String::new(),
-    };
-    Failure(code, format!("{e}{wait}"))
+    // Only a cache refuses a request: the state file of --cache.
+    #[cfg(feature = "state-file")]
+    if let Error::Backoff { retry_at, .. } | Error::RateLimited { retry_at } = &e {
+        let left = retry_at.saturating_duration_since(cctoken::now());
+        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        return Failure(code, format!("{e} (no request for {secs} s more, as the --cache file says)"));
+    }
+    Failure(code, format!("{e}"))
 }
