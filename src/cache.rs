@@ -5,6 +5,8 @@ use std::time::Instant;
 use crate::error::Error;
 use crate::events::{self, Refresh};
 use crate::policy::{Policy, Rng};
+#[cfg(feature = "state-file")]
+use crate::state::{Lock, Saved, StateFile};
 use crate::stats::Stats;
 use crate::token::Token;
 
@@ -37,6 +39,10 @@ use crate::token::Token;
 ///   fetch. Meanwhile, calls get the token while it is valid,
 ///   [`Error::RateLimited`] otherwise.
 ///
+/// With a state file (`TokenCache::with_state_file`, cargo feature
+/// `state-file`), the token and the failure gate survive a restart, and
+/// processes sharing the file request a token one at a time.
+///
 /// ```
 /// use std::time::{Duration, Instant};
 /// use cctoken::{AccessToken, Policy, Token, TokenCache};
@@ -65,21 +71,27 @@ pub struct TokenCache<F: Fetch> {
     /// [spread window](Policy::spread_window).
     spread_next: bool,
     stats: Stats,
+    /// Where the state is kept across restarts, if anywhere.
+    #[cfg(feature = "state-file")]
+    state: Option<StateFile>,
 }
 
 #[derive(Debug)]
-struct Cached {
-    token: Token,
+pub(crate) struct Cached {
+    pub(crate) token: Token,
     /// Never before the fetch interval ends; may be past the token's expiry.
-    refresh_at: Instant,
+    pub(crate) refresh_at: Instant,
     /// The API rejected it: never served past its refresh point.
-    rejected: bool,
+    pub(crate) rejected: bool,
 }
 
 #[derive(Debug)]
-struct Gate {
-    until: Instant,
-    error: Error,
+pub(crate) struct Gate {
+    /// When the failure that shut it was known: the state file's merge reads it.
+    #[cfg_attr(not(feature = "state-file"), allow(dead_code))]
+    pub(crate) failed_at: Instant,
+    pub(crate) until: Instant,
+    pub(crate) error: Error,
 }
 
 /// What [`TokenCache::decide`] would do at a given instant, without doing it.
@@ -110,7 +122,18 @@ impl<F: Fetch> TokenCache<F> {
     pub fn with_policy(fetcher: F, policy: Policy) -> Self {
         let rng = Rng::new(policy.seed);
         let stats = Stats::default();
-        TokenCache { fetcher, policy, rng, cached: None, gate: None, failures: 0, spread_next: true, stats }
+        TokenCache {
+            fetcher,
+            policy,
+            rng,
+            cached: None,
+            gate: None,
+            failures: 0,
+            spread_next: true,
+            stats,
+            #[cfg(feature = "state-file")]
+            state: None,
+        }
     }
 
     /// A token to use now: the cached one, or a new one (see the rules above).
@@ -153,7 +176,15 @@ impl<F: Fetch> TokenCache<F> {
     /// that the gate opens a full delay after the failure was known, and so
     /// that a token which expired while the fetch was under way is not served.
     fn get(&mut self, now: Instant, clock: impl Fn() -> Instant) -> Result<&Token, Error> {
-        match self.decide(now) {
+        let decision = self.decide(now);
+        // The lock of the state file, if any, is held until the new token or
+        // the failure is saved.
+        #[cfg(feature = "state-file")]
+        let Some((decision, _lock)) = self.lock_for_fetch(decision, now) else {
+            // Another process is requesting a token: the valid one cached is served meanwhile.
+            return self.cached.as_ref().map(|c| &c.token).ok_or_else(|| Error::config("no token cached"));
+        };
+        match decision {
             Decision::Fresh => {}
             Decision::Wait(until) => {
                 if self.usable_stale(now).is_none() {
@@ -220,6 +251,7 @@ impl<F: Fetch> TokenCache<F> {
         self.gate = None;
         self.failures = 0;
         self.spread_next = false;
+        self.save();
     }
 
     fn fail(&mut self, error: Error, at: Instant) {
@@ -227,9 +259,14 @@ impl<F: Fetch> TokenCache<F> {
         let valid_for = self.usable_stale(at).map(|t| t.expires_at() - at);
         let delay = self.policy.delay(&mut self.rng, &error, self.failures, valid_for);
         events::gate_shut(&error, self.failures, delay);
-        self.gate = Some(Gate { until: at.checked_add(delay).unwrap_or(at), error });
+        self.gate = Some(Gate { failed_at: at, until: at.checked_add(delay).unwrap_or(at), error });
         self.spread_next = true;
+        self.save();
     }
+
+    /// Without the `state-file` feature there is no state file to write.
+    #[cfg(not(feature = "state-file"))]
+    fn save(&mut self) {}
 
     /// Marks the cached token as rejected by the API (call it on a 401), so
     /// that a new one is fetched — at once, unless the token is younger than
@@ -246,6 +283,7 @@ impl<F: Fetch> TokenCache<F> {
             self.spread_next = true;
             self.stats.invalidations += 1;
             events::invalidated();
+            self.save();
         }
     }
 
@@ -344,6 +382,166 @@ impl<F: Fetch> TokenCache<F> {
     /// The fetcher.
     pub fn fetcher(&self) -> &F {
         &self.fetcher
+    }
+}
+
+/// The state file: cargo feature `state-file`.
+#[cfg(feature = "state-file")]
+impl<F: Fetch> TokenCache<F> {
+    /// Keeps this cache's state in `state` from now on: reads it at once
+    /// (a token and a failure gate saved by an earlier run, or by another
+    /// process sharing the file), and writes it after every change (a new
+    /// token, a failure, an invalidation). Calls that the cached token
+    /// answers touch no file.
+    ///
+    /// Before requesting a token, the cache takes the lock next to the file
+    /// without waiting and reads the file again: another process may have
+    /// just got a token. If another process holds the lock (it is requesting
+    /// one), a still valid token is served meanwhile; without one, this
+    /// process requests one too. A state file that cannot be read or written
+    /// is an event (warn), counted in [`Stats::state_errors`], and the cache
+    /// carries on without it: it never fails a call.
+    ///
+    /// The times the file holds are on cctoken's clock: use this with
+    /// [`TokenCache::token`] and [`TokenCache::call`], or instants from
+    /// [`now`](crate::now), not a virtual clock. See [`StateFile`] for what
+    /// the file holds, and where to put it. Needs the cargo feature
+    /// `state-file`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use cctoken::{AccessToken, Config, StateFile, Token, TokenCache};
+    ///
+    /// // Any fetcher: the state file's key comes from the configuration.
+    /// let config = Config::client_secret_basic("https://auth.example.com/token", "id", "secret");
+    /// let fetch = || Ok(Token::new(AccessToken::new("t"), cctoken::now(), Duration::from_secs(3600)));
+    /// let mut cache = TokenCache::new(fetch).with_state_file(StateFile::new("/run/my-agent/token.state", &config));
+    /// // After a restart, this serves the saved token without a request.
+    /// let bearer = cache.token()?.authorization();
+    /// # Ok::<(), cctoken::Error>(())
+    /// ```
+    pub fn with_state_file(mut self, state: StateFile) -> Self {
+        self.state = Some(state);
+        self.reload(crate::now());
+        self
+    }
+
+    /// The state file, if one is attached.
+    ///
+    /// ```
+    /// let config = cctoken::Config::client_secret_basic("https://auth.example.com/token", "id", "secret");
+    /// let state = cctoken::StateFile::new("/run/my-agent/token.state", &config);
+    /// let fetch = || Err(cctoken::Error::from(cctoken::TransportKind::Connect));
+    /// // Attaching reads the file; a missing one is a first start, nothing to tell.
+    /// let cache = cctoken::TokenCache::new(fetch).with_state_file(state);
+    /// let path = cache.state_file().map(|s| s.path().to_owned());
+    /// assert_eq!(path, Some("/run/my-agent/token.state".into()));
+    /// ```
+    pub fn state_file(&self) -> Option<&StateFile> {
+        self.state.as_ref()
+    }
+
+    /// Before a fetch, with a state file: takes its lock and reads it again
+    /// (see `lock_and_reload`), which may make the fetch
+    /// needless or not yet allowed. The decision to follow, and the lock to
+    /// hold until its outcome is saved; `None` when another process holds the
+    /// lock and the cached token is still valid: it is served meanwhile.
+    fn lock_for_fetch(&mut self, decision: Decision, now: Instant) -> Option<(Decision, Option<Lock>)> {
+        if decision != Decision::Fetch || self.state.is_none() {
+            return Some((decision, None));
+        }
+        let lock = self.lock_and_reload(now);
+        let decision = self.decide(now);
+        if matches!(lock, Lock::Busy)
+            && decision == Decision::Fetch
+            && let Some(valid_for) = self.usable_stale(now).map(|t| t.expires_at() - now)
+        {
+            events::refreshing_elsewhere(valid_for);
+            self.stats.stale_serves += 1;
+            return None;
+        }
+        Some((decision, Some(lock)))
+    }
+
+    /// Takes the lock of the state file (without waiting) and reads the
+    /// file again: another process may have refreshed the token, or shut the
+    /// gate, since this one last looked.
+    fn lock_and_reload(&mut self, now: Instant) -> Lock {
+        let Some(state) = &mut self.state else { return Lock::Off };
+        let lock = state.lock(&mut self.stats.state_errors);
+        if !matches!(lock, Lock::Off) {
+            self.reload(now);
+        }
+        lock
+    }
+
+    /// Reads the state file, and takes from it what is newer than this
+    /// cache's own state.
+    fn reload(&mut self, now: Instant) {
+        let Some(state) = &mut self.state else { return };
+        if let Some(saved) = state.load(&mut self.stats.state_errors) {
+            let had = self.cached.as_ref().map(|c| c.token.access_token().clone());
+            self.merge(saved, now);
+            let token = self.cached.as_ref().filter(|c| Some(c.token.access_token()) != had.as_ref());
+            let token_left = token.map(|c| c.token.expires_at().saturating_duration_since(now));
+            let gate = self.gate.as_ref().filter(|g| now < g.until);
+            let gate_left = gate.map(|g| (g.until - now, &g.error));
+            if token_left.is_some() || gate_left.is_some() {
+                events::state_restored(token_left, gate_left);
+            }
+        }
+    }
+
+    /// Writes the state to the state file, if there is one, after merging
+    /// what another process may have saved since this one last read it.
+    fn save(&mut self) {
+        let Some(state) = &self.state else { return };
+        if let Some(theirs) = state.peek() {
+            self.merge(theirs, crate::now());
+        }
+        if let Some(state) = &self.state {
+            let (cached, gate) = (self.cached.as_ref(), self.gate.as_ref());
+            state.save(cached, gate, self.failures, &mut self.stats.state_errors);
+        }
+    }
+
+    /// Merges a state read from the state file (saved by another process,
+    /// an earlier run, or this cache) into this one, keeping what is newer
+    /// of each part:
+    /// - the token issued last; of the same token, rejected if either says so;
+    /// - the gate with the later end, among those shut by a failure after
+    ///   that token was requested (an older failure was followed by a
+    ///   success), cut to what this cache's policy could have set.
+    fn merge(&mut self, theirs: Saved, now: Instant) {
+        match (&mut self.cached, theirs.cached) {
+            (_, None) => {}
+            (Some(mine), Some(t)) if mine.token.access_token() == t.token.access_token() => {
+                if t.rejected && !mine.rejected {
+                    mine.rejected = true;
+                    mine.refresh_at = mine.refresh_at.min(t.refresh_at);
+                }
+            }
+            (Some(mine), Some(t)) if mine.token.issued_at() >= t.token.issued_at() => {}
+            (mine, Some(t)) => *mine = Some(t),
+        }
+        let issued_at = self.cached.as_ref().map(|c| c.token.issued_at());
+        let current = |g: &Gate| issued_at.is_none_or(|issued| g.failed_at > issued);
+        if self.gate.as_ref().is_some_and(|g| !current(g)) {
+            self.gate = None;
+            self.failures = 0;
+        }
+        if let Some(mut gate) = theirs.gate.filter(current) {
+            // A gate is never longer than this policy's longest delay, or
+            // than the cached token has left (a transient failure spreads
+            // its retries over that).
+            let valid_for = self.cached.as_ref().map(|c| c.token.expires_at().saturating_duration_since(now));
+            let longest = self.policy.longest_delay().max(valid_for.unwrap_or_default());
+            gate.until = gate.until.min(now.checked_add(longest).unwrap_or(gate.until));
+            if self.gate.as_ref().is_none_or(|mine| gate.until > mine.until) {
+                self.gate = Some(gate);
+                self.failures = theirs.failures;
+            }
+        }
     }
 }
 

@@ -17,6 +17,18 @@ use std::time::Instant;
 /// The current instant on cctoken's clock. See [`crate::now`].
 #[cfg(all(any(target_os = "linux", target_os = "android"), not(cctoken_instant_clock)))]
 pub(crate) fn now() -> Instant {
+    // A kernel without CLOCK_BOOTTIME (before 2.6.39) fails every reading,
+    // so such a process never mixes the two scales.
+    match boot_time() {
+        Some(boot) => on_instant_scale(boot),
+        None => Instant::now(),
+    }
+}
+
+/// A reading of the boot clock placed on the `Instant` scale, from one
+/// anchor taken at the first reading.
+#[cfg(all(any(target_os = "linux", target_os = "android"), not(cctoken_instant_clock)))]
+fn on_instant_scale(boot: std::time::Duration) -> Instant {
     use std::sync::OnceLock;
     use std::time::Duration;
 
@@ -27,9 +39,6 @@ pub(crate) fn now() -> Instant {
     }
     static ANCHOR: OnceLock<Anchor> = OnceLock::new();
 
-    // A kernel without CLOCK_BOOTTIME (before 2.6.39) fails every reading,
-    // so such a process never mixes the two scales.
-    let Some(boot) = boot_time() else { return Instant::now() };
     let anchor = ANCHOR.get_or_init(|| Anchor { instant: Instant::now(), boot });
     // Both clocks only move forward; saturating keeps a reading taken just
     // before the anchor (by another thread) at the anchor.
@@ -42,6 +51,27 @@ pub(crate) fn now() -> Instant {
 #[cfg(not(all(any(target_os = "linux", target_os = "android"), not(cctoken_instant_clock))))]
 pub(crate) fn now() -> Instant {
     Instant::now()
+}
+
+/// The same moment as an instant of cctoken's clock and as a time since
+/// boot, for the state file, which stores times on the boot clock. Both come
+/// from one reading, so that a time stored and read back in one process is
+/// the same instant, to the nanosecond. `None` where there is no boot clock.
+#[cfg(all(
+    feature = "state-file",
+    any(target_os = "linux", target_os = "android"),
+    not(cctoken_instant_clock)
+))]
+pub(crate) fn now_and_boot_time() -> Option<(Instant, std::time::Duration)> {
+    let boot = boot_time()?;
+    Some((on_instant_scale(boot), boot))
+}
+
+/// The same moment on both clocks: in a `--cfg cctoken_instant_clock` build,
+/// std's `Instant`, read next to the boot clock.
+#[cfg(all(feature = "state-file", any(target_os = "linux", target_os = "android"), cctoken_instant_clock))]
+pub(crate) fn now_and_boot_time() -> Option<(Instant, std::time::Duration)> {
+    Some((Instant::now(), boot_time()?))
 }
 
 /// Time since boot, suspend included: `CLOCK_BOOTTIME`.

@@ -3,8 +3,8 @@
 //! line each) and to the event sink, if a program set one.
 //!
 //! No event holds the client secret, a token, a request or response body:
-//! only URLs without their query, durations, counts and errors, whose
-//! `Display` is free of secrets by construction.
+//! only URLs without their query, the state file's path, durations, counts
+//! and errors, whose `Display` is free of secrets by construction.
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -153,4 +153,90 @@ pub(crate) fn refused(retry_in: Duration) {
 /// The API rejected the cached token.
 pub(crate) fn invalidated() {
     emit(Level::Info, format_args!("the API rejected the token: it will be replaced"));
+}
+
+// ---- The state file ------------------------------------------------------------
+
+#[cfg(feature = "state-file")]
+pub(crate) use state_file::*;
+
+/// The state file's events (feature `state-file`). Paths are shown with
+/// `Debug`: quoted, and any control character escaped, so that an event
+/// stays one line.
+#[cfg(feature = "state-file")]
+mod state_file {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use log::Level;
+
+    use super::{emit, secs};
+    use crate::error::Error;
+
+    /// A state file was not used: `problem` (warn) or not (info: a state of
+    /// another boot or configuration, which a reboot or a new secret leaves).
+    pub(crate) fn state_ignored(path: &Path, why: &str, problem: bool) {
+        let level = if problem { Level::Warn } else { Level::Info };
+        emit(
+            level,
+            format_args!("ignoring the state file {path:?}: {why}; carrying on as if there were none"),
+        );
+    }
+
+    /// The state could not be saved; the cache carries on without it.
+    pub(crate) fn state_not_saved(path: &Path, error: &std::io::Error) {
+        emit(
+            Level::Warn,
+            format_args!("cannot save the state file {path:?}: {error}; carrying on without it"),
+        );
+    }
+
+    /// The lock file next to the state file cannot be locked: this process
+    /// requests a token whatever others do.
+    pub(crate) fn state_lock_unavailable(lock: &Path, error: &std::io::Error) {
+        emit(
+            Level::Warn,
+            format_args!("cannot lock the state file's lock {lock:?}: {error}; requesting a token anyway"),
+        );
+    }
+
+    /// The kernel's boot id cannot be read: no state file is read or written.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub(crate) fn state_no_boot_id() {
+        emit(
+            Level::Warn,
+            format_args!(
+                "cannot read the boot id from /proc/sys/kernel/random/boot_id: state files are not used"
+            ),
+        );
+    }
+
+    /// The state file held a token, or a shut gate, that the cache took.
+    pub(crate) fn state_restored(token_left: Option<Duration>, gate: Option<(Duration, &Error)>) {
+        if let Some(left) = token_left {
+            let left = secs(left);
+            emit(Level::Debug, format_args!("took a token from the state file, valid for {left} s more"));
+        }
+        if let Some((left, error)) = gate {
+            let left = secs(left);
+            emit(
+                Level::Info,
+                format_args!(
+                    "the state file says the last token request failed: {error}; next request in {left} s"
+                ),
+            );
+        }
+    }
+
+    /// Another process sharing the state file is requesting a token: the cached
+    /// one is served meanwhile.
+    pub(crate) fn refreshing_elsewhere(valid_for: Duration) {
+        let left = secs(valid_for);
+        emit(
+            Level::Debug,
+            format_args!(
+                "another process is requesting a token: serving the cached one, valid for {left} s more"
+            ),
+        );
+    }
 }

@@ -103,6 +103,33 @@
 //! keeps serving it while a refresh fails, and backs off from a failing
 //! token server; [`Policy`] documents every number.
 //!
+//! # State that survives a restart
+//!
+//! An agent restarts on every update, configuration push and crash; a
+//! `StateFile` keeps its cache's token and failure gate across restarts,
+//! so that it neither requests a token it already had nor asks again a
+//! server that told it to wait (or rejected its credentials). It needs the
+//! cargo feature `state-file`, off by default for now: it adds about 44 KB
+//! of code to `fetch_token`, which would take the binary over its size goal
+//! (1,600 KiB); it is to be on by default once it is smaller.
+//!
+//! ```no_run
+//! # #[cfg(all(feature = "ureq", feature = "state-file"))] fn main() -> Result<(), cctoken::Error> {
+//! let config = cctoken::Config::client_secret_basic("https://auth.example.com/token", "id", "secret");
+//! let state = cctoken::StateFile::new("/run/my-agent/token.state", &config);
+//! let mut cache = cctoken::TokenCache::new(cctoken::Client::new(config)?).with_state_file(state);
+//! let authorization = cache.token()?.authorization();
+//! # Ok(()) }
+//! # #[cfg(not(all(feature = "ureq", feature = "state-file")))] fn main() {}
+//! ```
+//!
+//! The file holds the token (mode 0600), never the secret; it is keyed by
+//! the configuration, and its times are on the boot clock of the boot that
+//! wrote it. A bad file is ignored, with a warning. Processes sharing it
+//! request a token one at a time. `src/state.rs` is the only module that
+//! touches the file system; on systems other than Linux and Android, the
+//! state file does nothing.
+//!
 //! # Events
 //!
 //! cctoken logs through the [`log`](https://docs.rs/log) facade, target
@@ -110,9 +137,10 @@
 //! outcome and duration (info, or warn on failure), and from a
 //! [`TokenCache`] a token request and why (debug), a token served while its
 //! refresh fails (warn), the failure gate shutting with its reason and
-//! length (warn), a call refused without a request (debug), and an
-//! invalidation after an API 401 (info). No event holds the secret, a token
-//! or a body. A program without a `log` logger can take the same events
+//! length (warn), a call refused without a request (debug), an
+//! invalidation after an API 401 (info), and a state file that was
+//! ignored, or could not be saved or locked (warn). No event holds the
+//! secret, a token or a body. A program without a `log` logger can take the same events
 //! with [`set_event_sink`]. [`TokenCache::stats`] counts the same things for
 //! a health endpoint.
 //!
@@ -127,7 +155,9 @@
 //! sends the requests; `examples/other_transport.rs` shows one, over a plain
 //! `TcpStream`. The `ureq`
 //! feature (on by default) adds [`Client`], the built-in transport, and the
-//! `fetch_token` CLI; `webpki-roots` (on by default) adds Mozilla's roots.
+//! `fetch_token` CLI; `webpki-roots` (on by default) adds Mozilla's roots;
+//! `state-file` (off by default, with or without `ureq`) adds the state file
+//! and `fetch_token --cache`.
 //!
 //! # Not in scope
 //!
@@ -151,6 +181,10 @@ mod request;
 mod response;
 #[cfg(feature = "webpki-roots")]
 mod roots;
+#[cfg(feature = "state-file")]
+mod sha256;
+#[cfg(feature = "state-file")]
+mod state;
 mod stats;
 mod token;
 #[cfg(feature = "ureq")]
@@ -186,6 +220,8 @@ pub use events::{Event, set_event_sink};
 pub use policy::Policy;
 pub use request::TokenRequest;
 pub use response::{HttpResponse, MAX_BODY};
+#[cfg(feature = "state-file")]
+pub use state::StateFile;
 pub use stats::Stats;
 pub use token::{AccessToken, Token};
 
@@ -206,6 +242,8 @@ const _: () = {
     shareable::<HttpResponse<'static>>();
     const fn sendable<T: Send>() {}
     sendable::<TokenCache<fn() -> Result<Token, Error>>>();
+    #[cfg(feature = "state-file")]
+    sendable::<StateFile>();
     #[cfg(feature = "ureq")]
     sendable::<Client>();
 };

@@ -132,6 +132,14 @@ impl Policy {
         self
     }
 
+    /// The longest the gate can stay shut after a failure, while no valid
+    /// token is in hand: the backoff's cap, the cooldown, or the
+    /// `Retry-After` cap, whichever is longest.
+    #[cfg(feature = "state-file")]
+    pub(crate) fn longest_delay(&self) -> Duration {
+        self.backoff_max.max(self.rejected_cooldown).max(self.max_retry_after)
+    }
+
     /// The refresh point of a token issued at `issued_at` for `lifetime`.
     pub(crate) fn refresh_point(
         &self,

@@ -224,10 +224,10 @@ pub(crate) fn check_url(url: &str) -> Result<(), Error> {
     if host.is_empty() {
         return Err(Error::config("the token URL has no host (expected https://host/path)"));
     }
-    if let Some(port) = authority[host.len()..].strip_prefix(':') {
-        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err() {
-            return Err(Error::config("the token URL has an invalid port (expected https://host:port/path)"));
-        }
+    if let Some(port) = authority[host.len()..].strip_prefix(':')
+        && (port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err())
+    {
+        return Err(Error::config("the token URL has an invalid port (expected https://host:port/path)"));
     }
     if !secure && !is_loopback(host) {
         return Err(Error::config("the token URL must use https:// (plain http:// only to a loopback host)"));

@@ -25,6 +25,7 @@ pub struct Stats {
     pub(crate) stale_serves: u64,
     pub(crate) refused: u64,
     pub(crate) invalidations: u64,
+    pub(crate) state_errors: u64,
     pub(crate) last_success: Option<Instant>,
     pub(crate) last_failure: Option<Instant>,
 }
@@ -41,7 +42,8 @@ impl Stats {
     }
 
     /// Calls that got the cached token after its refresh point, because the
-    /// refresh failed or the failure gate was shut.
+    /// refresh failed, the failure gate was shut, or another process sharing
+    /// the state file (feature `state-file`) was refreshing it.
     pub fn stale_serves(&self) -> u64 {
         self.stale_serves
     }
@@ -56,6 +58,21 @@ impl Stats {
     /// ([`TokenCache::invalidate`](crate::TokenCache::invalidate)).
     pub fn invalidations(&self) -> u64 {
         self.invalidations
+    }
+
+    /// Problems with the state file (`StateFile`, feature `state-file`): a
+    /// file ignored as bad (a symbolic link, group-readable, damaged, …; not
+    /// a missing file, nor one of another boot or configuration), a save or
+    /// a lock that failed. Each is also an event (warn); the cache carried
+    /// on without the file. Always 0 without the feature; it is there in
+    /// every build, so that a health report need not change with it.
+    ///
+    /// ```
+    /// let cache = cctoken::TokenCache::new(|| Err(cctoken::Error::from(cctoken::TransportKind::Io)));
+    /// assert_eq!(cache.stats().state_errors(), 0, "no state file, no problem with one");
+    /// ```
+    pub fn state_errors(&self) -> u64 {
+        self.state_errors
     }
 
     /// When the last token request succeeded (its answer was parsed).

@@ -252,6 +252,7 @@ fn help_prints_usage_on_stdout() {
         assert_eq!(run.code, 0, "{run:?}");
         assert!(run.stdout.starts_with("usage: "), "{run:?}");
         assert!(run.stdout.contains("--auth basic|post|nfleet"), "{run:?}");
+        assert!(run.stdout.contains("--cache FILE"), "{run:?}");
     }
 }
 
@@ -291,6 +292,8 @@ fn malformed_command_lines_are_usage_errors() {
             &["--url", url, "--auth", "basic", "--timeout", "5", "--timeout", "5"],
             "--timeout given more than once",
         ),
+        (&["--url", url, "--auth", "basic", "--cache", "a", "--cache", "b"], "--cache given more than once"),
+        (&["--url", url, "--auth", "basic", "--cache"], "--cache needs a value"),
         (&["--url", url], "--auth is required"),
     ];
     for (args, message) in cases {
@@ -410,4 +413,158 @@ fn temp_file(name: &str, contents: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{}-{name}", std::process::id()));
     std::fs::write(&path, contents).expect("write temp file");
     path
+}
+
+// ---- --cache FILE ------------------------------------------------------------------
+
+/// A directory of its own for one test under the system's temporary
+/// directory, removed when dropped.
+struct StateDir(PathBuf);
+
+impl StateDir {
+    fn new(name: &str) -> StateDir {
+        let path = std::env::temp_dir().join(format!("cctoken-cli-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir(&path).expect("create the test directory");
+        StateDir(path)
+    }
+
+    /// The path of the state file in it, as an argument.
+    fn file(&self) -> String {
+        self.0.join("token.state").to_str().expect("UTF-8 path").to_owned()
+    }
+
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .expect("read the test directory")
+            .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for StateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+// The state file is a no-op off Linux and Android.
+#[cfg(all(feature = "state-file", any(target_os = "linux", target_os = "android")))]
+#[test]
+fn cache_prints_a_saved_token_without_a_request() {
+    let server = issuing_server();
+    let dir = StateDir::new("hit");
+    let (url, file) = (server.url("/token"), dir.file());
+    let args = ["--url", &url, "--auth", "basic", "--cache", &file];
+    succeeds(run(&args));
+    assert_eq!(server.requests().len(), 1);
+    for _ in 0..3 {
+        succeeds(run(&args));
+    }
+    assert_eq!(server.requests().len(), 1, "the later runs sent nothing");
+    assert_eq!(dir.names(), ["token.state", "token.state.lock"]);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).expect("the state file").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let text = std::fs::read_to_string(&file).expect("read");
+    assert!(text.contains(TOKEN) && !text.contains("s3cr3t"), "{text}");
+
+    // Another secret: not this file's token.
+    let other = run_with_env(&[("CLIENT_ID", ID), ("CLIENT_SECRET", "0ther")], &args);
+    assert_eq!((other.code, other.stdout.as_str()), (0, &*format!("{TOKEN}\n")), "{other:?}");
+    assert_eq!(server.requests().len(), 2);
+}
+
+// The state file is a no-op off Linux and Android.
+#[cfg(all(feature = "state-file", any(target_os = "linux", target_os = "android")))]
+#[test]
+fn cache_obeys_a_saved_cooldown_without_a_request() {
+    let server = Server::http(|_| response(401, &[], ""));
+    let dir = StateDir::new("cooldown");
+    let (url, file) = (server.url("/token"), dir.file());
+    let args = ["--url", &url, "--auth", "basic", "--cache", &file];
+    let stderr = fails(run(&args), 3);
+    assert_eq!(stderr, "fetch_token: token endpoint rejected the client credentials (HTTP 401)\n");
+    let stderr = fails(run(&args), 3);
+    assert!(
+        stderr.starts_with(
+            "fetch_token: backing off from the token endpoint after: token endpoint rejected the client \
+             credentials (HTTP 401) (no request for "
+        ) && stderr.ends_with(" s more, as the --cache file says)\n"),
+        "{stderr}"
+    );
+    assert_eq!(server.requests().len(), 1, "the second run sent nothing");
+
+    // A server's Retry-After too, with exit status 1.
+    let server = Server::http(|_| response(503, &[("Retry-After", "300")], ""));
+    let dir = StateDir::new("retry-after");
+    let (url, file) = (server.url("/token"), dir.file());
+    let args = ["--url", &url, "--auth", "basic", "--cache", &file];
+    fails(run(&args), 1);
+    assert!(fails(run(&args), 1).contains("HTTP status 503 (retry after 300 s)"));
+    assert_eq!(server.requests().len(), 1);
+}
+
+/// A build without the feature refuses the flag, rather than quietly
+/// requesting a token on every run.
+#[cfg(not(feature = "state-file"))]
+#[test]
+fn cache_without_the_state_file_feature_is_a_usage_error() {
+    let server = issuing_server();
+    let dir = StateDir::new("no-feature");
+    let (url, file) = (server.url("/token"), dir.file());
+    let stderr = fails(run(&["--url", &url, "--auth", "basic", "--cache", &file]), 2);
+    assert_eq!(
+        stderr,
+        "fetch_token: --cache needs the state-file feature, which this build of fetch_token lacks\n"
+    );
+    assert!(server.requests().is_empty(), "nothing was sent");
+    assert_eq!(dir.names(), Vec::<String>::new());
+}
+
+#[test]
+fn without_cache_nothing_is_written() {
+    let server = issuing_server();
+    let dir = StateDir::new("no-cache");
+    let output = support::target_command(FETCH_TOKEN)
+        .current_dir(&dir.0)
+        .env_clear()
+        .envs([("CLIENT_ID", ID), ("CLIENT_SECRET", SECRET)])
+        .args(["--url", &server.url("/token"), "--auth", "basic"])
+        .output()
+        .expect("run fetch_token");
+    succeeds(check(output));
+    succeeds(run(&["--url", &server.url("/token"), "--auth", "basic"]));
+    assert_eq!(server.requests().len(), 2, "every run requests a token");
+    assert_eq!(dir.names(), Vec::<String>::new());
+}
+
+/// A full disk (here: a file size limit of zero, which fails every write to
+/// a file with EFBIG, the signal it would raise ignored) fails the save, not
+/// the run.
+// The state file is a no-op off Linux and Android.
+#[cfg(all(feature = "state-file", any(target_os = "linux", target_os = "android")))]
+#[test]
+fn cache_on_a_full_disk_still_prints_the_token() {
+    let server = issuing_server();
+    let dir = StateDir::new("full");
+    let (url, file) = (server.url("/token"), dir.file());
+    let mut command = std::process::Command::new("sh");
+    command.args(["-c", "trap '' XFSZ; ulimit -f 0 && exec \"$@\"", "sh"]);
+    command.args(support::test_runner().unwrap_or_default());
+    command.arg(FETCH_TOKEN).args(["--url", &url, "--auth", "basic", "--cache", &file, "-v"]);
+    let output =
+        command.env_clear().envs([("CLIENT_ID", ID), ("CLIENT_SECRET", SECRET)]).output().expect("sh");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), format!("{TOKEN}\n"));
+    assert!(
+        stderr.contains(&format!("fetch_token: warn: cannot save the state file {file:?}: ")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cr3t") && !stderr.contains(TOKEN), "{stderr}");
+    // No state, and no temporary file left behind.
+    assert_eq!(dir.names(), ["token.state.lock"]);
 }

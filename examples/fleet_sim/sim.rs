@@ -67,7 +67,7 @@ impl Scenario {
     }
 
     fn is_revoked(&self, device: usize) -> bool {
-        device % 10 == 0
+        device.is_multiple_of(10)
     }
 }
 
@@ -200,10 +200,8 @@ impl Device {
             Device::Naive { fetch, token } => {
                 let margin = Duration::from_secs(60);
                 let fresh = token.as_ref().is_some_and(|t| now + margin < t.expires_at());
-                if !fresh {
-                    if let Ok(new) = fetch() {
-                        *token = Some(new);
-                    }
+                if !fresh && let Ok(new) = fetch() {
+                    *token = Some(new);
                 }
                 token.as_ref().is_some_and(|t| !t.is_expired_at(now))
             }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! CLIENT_ID=.. CLIENT_SECRET=.. fetch_token --url TOKEN_URL --auth basic|post|nfleet \
-//!     [--scope S]... [--ca-file PEM] [--timeout SECS] [--proxy URL|env] [-v]
+//!     [--scope S]... [--ca-file PEM] [--timeout SECS] [--proxy URL|env] [--cache FILE] [-v]
 //! ```
 //!
 //! On success the token alone is printed on stdout and the exit status is 0.
@@ -16,6 +16,17 @@
 //! The credentials are read from the environment only, never from the command
 //! line, where other users of the device could see them in the process list.
 //! Neither the secret nor the token is ever written to stderr.
+//!
+//! With `--cache FILE` (in a build with the cargo feature `state-file`; in
+//! others it is a usage error), a state file keeps the token and
+//! the failure gate between runs, so that a script calling `fetch_token`
+//! before each API call does not request a token each time: a fresh token in
+//! the file is printed without any network I/O; otherwise a token is
+//! requested, printed and saved. A failure saved there (a backoff, a
+//! server's `Retry-After`, the cooldown after rejected credentials) is
+//! obeyed without a request: exit status 1, or 3 for rejected credentials.
+//! Runs that share the file request a token one at a time. Put the file on
+//! tmpfs, in a directory only this user can write (`/run/<agent>/`).
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -26,7 +37,8 @@ use cctoken::{AuthStyle, Client, Config, Error, Proxy};
 
 const HELP: &str = "\
 usage: CLIENT_ID=.. CLIENT_SECRET=.. fetch_token --url TOKEN_URL --auth basic|post|nfleet
-                   [--scope S]... [--ca-file PEM] [--timeout SECS] [--proxy URL|env] [-v]
+                   [--scope S]... [--ca-file PEM] [--timeout SECS] [--proxy URL|env]
+                   [--cache FILE] [-v]
 
 Prints an OAuth 2.0 client-credentials access token on stdout. The client id and
 secret are read from the environment variables CLIENT_ID and CLIENT_SECRET only.
@@ -40,6 +52,12 @@ secret are read from the environment variables CLIENT_ID and CLIENT_SECRET only.
   --proxy URL|env  reach an https:// token URL through this http:// proxy, or
                    through the one in ALL_PROXY/HTTPS_PROXY/HTTP_PROXY (and
                    NO_PROXY) with 'env'; default: direct, whatever the environment
+  --cache FILE     keep the token, and any failure to obey, in FILE between runs
+                   (mode 0600; it holds the token, never the secret): a fresh
+                   token there is printed without a request, a saved backoff or
+                   cooldown is obeyed without one. Put it on tmpfs, e.g. in
+                   /run/AGENT/; a bad file is ignored (-v says why). Needs a
+                   build with the cargo feature state-file
   -v, --verbose    also print cctoken's events on stderr, one line each (the
                    token request, its outcome and duration; never a secret)
 
@@ -58,6 +76,7 @@ struct Args {
     ca_file: Option<String>,
     timeout: Option<Duration>,
     proxy: Option<Proxy>,
+    cache: Option<String>,
     verbose: bool,
     help: bool,
 }
@@ -131,6 +150,7 @@ fn parse_args(argv: impl Iterator<Item = OsString>) -> Result<Args, Failure> {
             "--ca-file" => args.ca_file.replace(value()?).is_some(),
             "--timeout" => args.timeout.replace(seconds(&value()?)?).is_some(),
             "--proxy" => args.proxy.replace(proxy(value()?)).is_some(),
+            "--cache" => args.cache.replace(value()?).is_some(),
             // Only flags are echoed: a stray argument might be a secret pasted in the wrong place.
             _ if flag.starts_with('-') => return Err(usage(format!("unknown flag '{flag}' (see --help)"))),
             _ => return Err(usage("unexpected argument: flags take the form --name VALUE (see --help)")),
@@ -138,6 +158,10 @@ fn parse_args(argv: impl Iterator<Item = OsString>) -> Result<Args, Failure> {
         if given_before {
             return Err(usage(format!("{flag} given more than once")));
         }
+    }
+    #[cfg(not(feature = "state-file"))]
+    if args.cache.is_some() {
+        return Err(usage("--cache needs the state-file feature, which this build of fetch_token lacks"));
     }
     Ok(args)
 }
@@ -214,13 +238,36 @@ fn fetch(args: Args) -> Result<String, Failure> {
     if let Some(proxy) = args.proxy {
         config = config.proxy(proxy);
     }
-    let token = Client::new(config).and_then(|client| client.fetch()).map_err(|e| {
-        let code = match e {
-            Error::Config(_) => USAGE_ERROR,
-            Error::CredentialsRejected { .. } => 3,
-            _ => 1,
-        };
-        Failure(code, format!("{e}"))
-    })?;
-    Ok(token.access_token().secret().to_owned())
+    let token = match args.cache {
+        #[cfg(feature = "state-file")]
+        Some(path) => fetch_cached(config, path),
+        _ => Client::new(config).and_then(|client| client.fetch()),
+    };
+    Ok(token.map_err(failure)?.access_token().secret().to_owned())
+}
+
+/// `--cache FILE`: a fresh token in the file is served with no request; any
+/// other call requests one (or obeys a saved failure) and saves the outcome.
+#[cfg(feature = "state-file")]
+fn fetch_cached(config: Config, path: String) -> Result<cctoken::Token, Error> {
+    let state = cctoken::StateFile::new(path, &config);
+    cctoken::TokenCache::new(Client::new(config)?).with_state_file(state).token().cloned()
+}
+
+/// The exit status and the line for `e`.
+fn failure(e: Error) -> Failure {
+    let code = match e {
+        Error::Config(_) => USAGE_ERROR,
+        // Also a backoff that a saved rejection of the credentials keeps shut.
+        _ if e.is_credentials_rejected() => 3,
+        _ => 1,
+    };
+    // Only a cache refuses a request: the state file of --cache.
+    #[cfg(feature = "state-file")]
+    if let Error::Backoff { retry_at, .. } | Error::RateLimited { retry_at } = &e {
+        let left = retry_at.saturating_duration_since(cctoken::now());
+        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        return Failure(code, format!("{e} (no request for {secs} s more, as the --cache file says)"));
+    }
+    Failure(code, format!("{e}"))
 }

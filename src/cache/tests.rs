@@ -474,3 +474,100 @@ fn a_gate_that_ran_out_during_sleep_is_open_on_waking() {
     assert_eq!(cache.decide(awake), Decision::Fetch);
     assert_eq!(secret(&mut cache, awake), "t2");
 }
+
+// ---- Merging a state file's state ----------------------------------------------
+//
+// What `merge` keeps of a state another process (or an earlier run) saved;
+// the file itself is tested in `state` and `tests/state.rs`.
+
+#[cfg(feature = "state-file")]
+mod merge {
+    use super::*;
+    use crate::state::Saved;
+
+    fn saved_token(server: &Server, name: &str, issued: Duration, rejected: bool) -> Cached {
+        let issued_at = server.start() + issued;
+        let token = Token::new(AccessToken::new(name), issued_at, HOUR);
+        Cached { token, refresh_at: issued_at + 40 * MIN, rejected }
+    }
+
+    fn saved_gate(server: &Server, failed: Duration, until: Duration, error: Error) -> Gate {
+        Gate { failed_at: server.start() + failed, until: server.start() + until, error }
+    }
+
+    #[test]
+    fn a_merge_keeps_the_token_issued_last() {
+        let server = Server::new();
+        let mut cache = server.cache();
+        assert_eq!(secret(&mut cache, server.at(MIN)), "t1");
+        let now = server.at(2 * MIN);
+        // Older: ignored.
+        let older =
+            Saved { cached: Some(saved_token(&server, "t0", Duration::ZERO, false)), ..Saved::default() };
+        cache.merge(older, now);
+        assert_eq!(secret(&mut cache, now), "t1");
+        // Newer: taken, with its refresh point.
+        let newer = saved_token(&server, "other", 90 * SEC, false);
+        let refresh_at = newer.refresh_at;
+        cache.merge(Saved { cached: Some(newer), ..Saved::default() }, now);
+        assert_eq!(secret(&mut cache, now), "other");
+        assert_eq!(cache.refresh_at(), Some(refresh_at));
+        assert_eq!(server.requests(), 1);
+    }
+
+    #[test]
+    fn a_merge_keeps_a_rejection_of_the_same_token() {
+        let server = Server::new();
+        let mut cache = server.cache();
+        assert_eq!(secret(&mut cache, server.at(Duration::ZERO)), "t1");
+        let issued = Duration::ZERO;
+        let mut theirs = saved_token(&server, "t1", issued, true);
+        theirs.refresh_at = server.start() + 30 * SEC;
+        cache.merge(Saved { cached: Some(theirs), ..Saved::default() }, server.at(MIN));
+        assert_eq!(cache.refresh_at(), Some(server.start() + 30 * SEC));
+        assert_eq!(secret(&mut cache, server.at(MIN)), "t2", "replaced, as after invalidate()");
+        // An older copy that does not say rejected does not undo a rejection.
+        cache.invalidate();
+        let at = cache.refresh_at();
+        cache.merge(
+            Saved { cached: Some(saved_token(&server, "t2", MIN, false)), ..Saved::default() },
+            server.now(),
+        );
+        assert_eq!(cache.refresh_at(), at);
+    }
+
+    #[test]
+    fn a_merge_keeps_only_gates_shut_after_the_token_was_requested() {
+        let server = Server::new();
+        let mut cache = server.cache();
+        let rejected = || Error::CredentialsRejected { status: 401, oauth: None };
+        // A failure before the token was requested: a success followed it.
+        let token = saved_token(&server, "t", MIN, false);
+        let gate = saved_gate(&server, 30 * SEC, 10 * MIN, rejected());
+        cache.merge(Saved { cached: Some(token), gate: Some(gate), failures: 4 }, server.at(2 * MIN));
+        assert!(cache.last_error().is_none());
+        assert_eq!(cache.consecutive_failures(), 0);
+        // A failure after it: kept, with its count.
+        let gate = saved_gate(&server, 3 * MIN, 10 * MIN, rejected());
+        cache.merge(Saved { cached: None, gate: Some(gate), failures: 4 }, server.at(4 * MIN));
+        assert!(cache.last_error().is_some_and(Error::is_credentials_rejected));
+        assert_eq!(cache.consecutive_failures(), 4);
+        // The token is fresh: served while the gate is shut.
+        assert_eq!(secret(&mut cache, server.at(5 * MIN)), "t");
+        // A gate that ends sooner does not replace a later one.
+        let sooner = saved_gate(&server, 4 * MIN, 6 * MIN, Error::from(TransportKind::Io));
+        cache.merge(Saved { cached: None, gate: Some(sooner), failures: 1 }, server.at(5 * MIN));
+        assert_eq!(cache.consecutive_failures(), 4);
+    }
+
+    #[test]
+    fn a_merged_gate_is_cut_to_what_the_policy_could_have_set() {
+        let server = Server::new();
+        let mut cache = server.cache();
+        let now = server.at(MIN);
+        // A year's gate, with no token: cut to the longest delay (an hour: max_retry_after).
+        let gate = saved_gate(&server, 30 * SEC, 365 * 24 * HOUR, Error::from(TransportKind::Io));
+        cache.merge(Saved { cached: None, gate: Some(gate), failures: 1 }, now);
+        assert_eq!(cache.decide(now), Decision::Wait(now + HOUR));
+    }
+}
