@@ -38,10 +38,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The core's goal counts libc, which the clock that counts suspend needs on Linux and Android.
 # The goals for a small device: binary size, crate count and peak RSS (--check fails if one is
 # missed).
 GOAL_SIZE_DEFAULT=$((1600 * 1024)) GOAL_SIZE_NO_ROOTS=$((1500 * 1024))
-GOAL_CRATES_DEFAULT=30 GOAL_CRATES_NO_ROOTS=29 GOAL_CRATES_CORE=10 GOAL_RSS_KIB=3000
+GOAL_CRATES_DEFAULT=30 GOAL_CRATES_NO_ROOTS=29 GOAL_CRATES_CORE=11 GOAL_RSS_KIB=3000
 missed=0
 
 kib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1024 }' | group; }
