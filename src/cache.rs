@@ -182,7 +182,7 @@ impl<F: Fetch> TokenCache<F> {
         #[cfg(feature = "state-file")]
         let Some((decision, _lock)) = self.lock_for_fetch(decision, now) else {
             // Another process is requesting a token: the valid one cached is served meanwhile.
-            return self.cached.as_ref().map(|c| &c.token).ok_or_else(|| Error::config("no token cached"));
+            return self.cached_token();
         };
         match decision {
             Decision::Fresh => {}
@@ -224,6 +224,11 @@ impl<F: Fetch> TokenCache<F> {
             }
         }
         // Every path above has returned or left a token cached.
+        self.cached_token()
+    }
+
+    /// The cached token, which the callers know is there.
+    fn cached_token(&self) -> Result<&Token, Error> {
         self.cached.as_ref().map(|c| &c.token).ok_or_else(|| Error::config("no token cached"))
     }
 
