@@ -109,9 +109,9 @@
 //! `StateFile` keeps its cache's token and failure gate across restarts,
 //! so that it neither requests a token it already had nor asks again a
 //! server that told it to wait (or rejected its credentials). It needs the
-//! cargo feature `state-file`, off by default for now: it adds about 44 KB
-//! of code to `fetch_token`, which would take the binary over its size goal
-//! (1,600 KiB); it is to be on by default once it is smaller.
+//! cargo feature `state-file`, off by default for now because of the code
+//! it adds to `fetch_token` (the README's "State that survives a restart"
+//! has the figure); it is to be on by default once it is smaller.
 //!
 //! ```no_run
 //! # #[cfg(all(feature = "ureq", feature = "state-file"))] fn main() -> Result<(), cctoken::Error> {
