@@ -4,7 +4,8 @@
 # (-Zbuild-std) with Debian's rustc-web, which ships std's sources (rust-web-src).
 
 DEBIAN_RUST_PACKAGES=(rustc-web cargo-web rust-web-src)
-MSRV=1.85
+# cctoken's MSRV, from its one home: Cargo.toml's rust-version.
+MSRV=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
 
 # Installs those of the Debian packages given that are missing (needs root or sudo).
 ensure_packages() { # package...
