@@ -159,6 +159,28 @@ fn a_restart_serves_the_saved_token_without_a_request() {
 }
 
 #[test]
+fn a_cache_hit_touches_no_file() {
+    let (server, dir) = (issuing(), Dir::new("hit"));
+    let path = dir.join("token.state");
+    let mut cache = cache(&server, &path);
+    assert_eq!(token(&mut cache), "tok-1");
+    // Garbage in place of the state and no lock file: a hit that read the
+    // state would warn, one that wrote it would replace the garbage, one that
+    // locked it would make the lock file again.
+    write_file(&path, b"garbage", 0o600);
+    fs::remove_file(dir.join("token.state.lock")).expect("remove the lock file");
+    let before = support::events::of_this_thread().len();
+    for _ in 0..100 {
+        assert_eq!(token(&mut cache), "tok-1");
+    }
+    assert_eq!(fs::read(&path).expect("read"), b"garbage");
+    assert_eq!(dir.names(), ["token.state"]);
+    assert_eq!(events_since(before), Vec::<String>::new());
+    assert_eq!(cache.stats().state_errors(), 0);
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
 fn a_cooldown_after_rejected_credentials_survives_a_restart() {
     let server = Server::http(|_| response(401, &[], ""));
     let dir = Dir::new("cooldown");
