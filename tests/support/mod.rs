@@ -68,12 +68,23 @@ impl Server {
 
     /// An HTTPS server presenting `pki`'s server certificate.
     pub fn https(pki: &TestPki, handler: impl Fn(&Recorded) -> Vec<u8> + Send + Sync + 'static) -> Server {
+        Server::https_with_chain(pki.server_chain.clone(), pki.server_key.clone_key(), handler)
+    }
+
+    /// An HTTPS server presenting `chain` (leaf first, as sent) with the
+    /// leaf's private `key`: a chain made elsewhere, such as one shaped like
+    /// a public CA's for measuring what a handshake sends.
+    pub fn https_with_chain(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+        handler: impl Fn(&Recorded) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Server {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .expect("protocol versions")
             .with_no_client_auth()
-            .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())
+            .with_single_cert(chain, key)
             .expect("server certificate");
         Server::start(
             Some(Arc::new(config)),
@@ -124,11 +135,15 @@ impl Server {
     /// finished them (a connection is recorded after its answer was sent, so
     /// a client may have its answer first); at most 5 s of waiting.
     pub fn tls_connections(&self, n: usize) -> Vec<TlsConnection> {
+        self.wait_tls_connections(n, Duration::from_secs(5))
+    }
+
+    /// The TLS connections served so far, once there are at least `n` or
+    /// `limit` has passed.
+    pub fn wait_tls_connections(&self, n: usize, limit: Duration) -> Vec<TlsConnection> {
         let (list, done) = &*self.connections;
         let list = list.lock().expect("connections");
-        let (list, _) = done
-            .wait_timeout_while(list, Duration::from_secs(5), |list| list.len() < n)
-            .expect("connections");
+        let (list, _) = done.wait_timeout_while(list, limit, |list| list.len() < n).expect("connections");
         list.clone()
     }
 }
@@ -143,11 +158,13 @@ impl Drop for Server {
     }
 }
 
-/// One TLS connection an HTTPS test server served: whether the client
+/// One TLS connection an HTTPS test server served: the TLS version agreed
+/// (`None` if the handshake did not get that far), whether the client
 /// resumed an earlier session, and the TCP payload bytes each way (handshake
 /// and records, as a metered link would count them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TlsConnection {
+    pub version: Option<rustls::ProtocolVersion>,
     pub resumed: bool,
     pub bytes_from_client: u64,
     pub bytes_to_client: u64,
@@ -198,6 +215,7 @@ fn serve(
             let _ = tls.conn.complete_io(&mut tls.sock);
             let (list, done) = connections;
             list.lock().expect("connections").push(TlsConnection {
+                version: tls.conn.protocol_version(),
                 resumed: tls.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
                 bytes_from_client: tls.sock.read,
                 bytes_to_client: tls.sock.written,
