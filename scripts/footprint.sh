@@ -6,28 +6,49 @@
 #    same fetch written straight against ureq, rustls/ring, miniserde and base64: the yardstick);
 #  - the normal-dependency crate count of each feature set;
 #  - the peak RSS (GNU time's "Maximum resident set size") of one HTTPS fetch against a loopback
-#    token server with a test CA (examples/token_server), the largest of $RUNS runs.
+#    token server with a test CA (examples/token_server), the largest of $RUNS runs;
+#  - the bytes on the wire (TCP payload, both directions, counted by examples/token_server for each
+#    connection) of one token fetch with a full TLS 1.3 handshake, of a second fetch by the same
+#    Client on a new connection, which resumes the TLS session (examples/two_fetches), and of
+#    `fetch_token --cache` answering from its state file (feature state-file, profile min). The
+#    server sends a chain shaped like a public CA's, made here with openssl: an RSA-2048 leaf for
+#    localhost with a public leaf's extensions (two filler SCTs included) and an RSA-2048
+#    intermediate signed by an RSA-4096 root, which is not sent (as Let's Encrypt's R10 and ISRG
+#    Root X1); the table names their sizes.
 #
-#   bash scripts/footprint.sh           # measure and print
-#   bash scripts/footprint.sh --check   # also exit 1 if a goal is missed
+#   bash scripts/footprint.sh                # measure and print
+#   bash scripts/footprint.sh --check        # also exit 1 if a goal is missed
+#   bash scripts/footprint.sh --bytes-only   # the bytes on the wire alone (one build, no musl)
 #
 # Loopback only. The ordinary builds use the cargo on PATH and honour CARGO_TARGET_DIR. The musl
 # builds build std from source with Debian's rustc-web (as scripts/cross-test.sh does, in the same
 # target directory), link with musl-gcc (musl-tools) and take Rust's unwinder from LLVM
-# (libunwind-14-dev); missing Debian packages, these and GNU time, are installed (needs root or
-# sudo). Sizes depend on the toolchain (both rustc versions are printed) and the host target.
+# (libunwind-14-dev); missing Debian packages, these, GNU time and openssl, are installed (needs root
+# or sudo). Sizes depend on the toolchain (both rustc versions are printed) and the host target;
+# bytes on the wire depend on rustls' and ureq's versions and the chain, not on the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-check=false
-[[ ${1:-} == --check ]] && check=true
+log() { echo "footprint.sh: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+check=false bytes_only=false
+for arg; do
+    case $arg in
+    --check) check=true ;;
+    --bytes-only) bytes_only=true ;;
+    *) die "usage: bash scripts/footprint.sh [--check] [--bytes-only]" ;;
+    esac
+done
 RUNS=${RUNS:-5}
 export CARGO_TERM_COLOR=never
 
-log() { echo "footprint.sh: $*" >&2; }
-die() { log "$*"; exit 1; }
 source scripts/debian-rust.sh
-ensure_packages time musl-tools libunwind-14-dev "${DEBIAN_RUST_PACKAGES[@]}"
+if $bytes_only; then
+    ensure_packages openssl
+else
+    ensure_packages time musl-tools libunwind-14-dev openssl "${DEBIAN_RUST_PACKAGES[@]}"
+fi
 
 target_dir=${CARGO_TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps | sed 's/.*"target_directory":"\([^"]*\)".*/\1/')}
 work=$(mktemp -d)
@@ -39,10 +60,12 @@ cleanup() {
 trap cleanup EXIT
 
 # The core's goal counts libc, which the clock that counts suspend needs on Linux and Android.
-# The goals for a small device: binary size, crate count and peak RSS (--check fails if one is
-# missed).
+# The goals for a small device: binary size, crate count, peak RSS, and bytes on the wire: a
+# refresh that resumes the TLS session costs at most 60 % of a fetch with a full handshake, and a
+# cache hit costs nothing (--check fails if one is missed).
 GOAL_SIZE_DEFAULT=$((1600 * 1024)) GOAL_SIZE_NO_ROOTS=$((1500 * 1024))
 GOAL_CRATES_DEFAULT=30 GOAL_CRATES_NO_ROOTS=29 GOAL_CRATES_CORE=11 GOAL_RSS_KIB=3000
+GOAL_RESUMED_PERCENT=60 GOAL_HIT_BYTES=0
 missed=0
 
 kib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1024 }' | group; }
@@ -101,9 +124,9 @@ peak_rss() {
     echo "$peak"
 }
 
-start_server() { # dir-with-token_server
+start_server() { # dir-with-token_server [chain-pem key-pem]
     mkfifo "$work/server.in"
-    "$1/token_server" "$work" <"$work/server.in" >"$work/server.out" &
+    "$1/token_server" "$work" "${@:2}" <"$work/server.in" >"$work/server.out" &
     server_pid=$!
     exec 3>"$work/server.in" # holds the server's stdin open; closing it stops the server
     for _ in $(seq 100); do
@@ -112,7 +135,7 @@ start_server() { # dir-with-token_server
     done
     url=$(sed -n 1p "$work/server.out")
     ca=$(sed -n 2p "$work/server.out")
-    [[ -n $url && -f $ca ]] || { echo "footprint.sh: token_server did not start" >&2; exit 1; }
+    [[ -n $url && ($ca == - || -f $ca) ]] || { echo "footprint.sh: token_server did not start" >&2; exit 1; }
 }
 
 stop_server() {
@@ -121,6 +144,170 @@ stop_server() {
     server_pid=
     rm -f "$work/server.in"
 }
+
+# A certificate chain shaped like a public CA's, in $1: root.pem (RSA 4096, trusted by the client,
+# not sent), chain.pem (what the server sends: an RSA-2048 leaf for localhost and 127.0.0.1, then
+# the RSA-2048 intermediate that signed it) and leaf.key. The extensions are those of a public CA's
+# intermediate and leaf (as Let's Encrypt's R10 and a leaf it issues), names and URLs made up;
+# every public leaf carries signed certificate timestamps, here two of a real one's size with
+# random contents (no TLS client here reads them).
+make_chain() { # dir
+    local dir=$1 sct_list
+    mkdir -p "$dir"
+    hex() { openssl rand -hex "$1" | tr -d '\n'; }
+    sct() { # one SerializedSCT: v1, log id, timestamp, no extensions, ECDSA-SHA256 signature (71 B)
+        printf '0076%s%s%016x0000%s%s%s%s%s' 00 "$(hex 32)" "$(date +%s%3N)" 0403 0047 30450220 "$(hex 32)" "022100$(hex 32)"
+    }
+    sct_list="0481f200f0$(sct)$(sct)" # the extension's value: an OCTET STRING of the 242-byte list
+    cat >"$dir/ext.cnf" <<EOF
+[root]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[intermediate]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, digitalSignature, keyCertSign, cRLSign
+extendedKeyUsage = clientAuth, serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+authorityInfoAccess = caIssuers;URI:http://x1.i.ca.example/
+certificatePolicies = 2.23.140.1.2.1
+crlDistributionPoints = URI:http://x1.c.ca.example/
+[leaf]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+authorityInfoAccess = caIssuers;URI:http://r10.i.ca.example/
+subjectAltName = DNS:localhost, IP:127.0.0.1
+certificatePolicies = 2.23.140.1.2.1
+crlDistributionPoints = URI:http://r10.c.ca.example/42.crl
+1.3.6.1.4.1.11129.2.4.2 = DER:$sct_list
+EOF
+    issue() { # name subject days bits issuer("-": self-signed)
+        local name=$1 subject=$2 days=$3 bits=$4 issuer=$5 signer
+        openssl genpkey -quiet -algorithm RSA -pkeyopt "rsa_keygen_bits:$bits" -out "$dir/$name.key"
+        openssl req -new -key "$dir/$name.key" -subj "$subject" -out "$dir/$name.csr"
+        if [[ $issuer == - ]]; then signer=(-signkey "$dir/$name.key"); else signer=(-CA "$dir/$issuer.pem" -CAkey "$dir/$issuer.key"); fi
+        # (openssl x509 reports its success on stderr: shown only if it fails.)
+        openssl x509 -req -in "$dir/$name.csr" "${signer[@]}" -set_serial "0x$(hex 18)" -days "$days" -sha256 \
+            -extfile "$dir/ext.cnf" -extensions "$name" -out "$dir/$name.pem" 2>"$dir/x509.err" ||
+            die "openssl could not issue the $name certificate: $(cat "$dir/x509.err")"
+    }
+    issue root "/C=US/O=cctoken footprint test PKI/CN=cctoken Root X1" 3650 4096 -
+    issue intermediate "/C=US/O=cctoken footprint test PKI/CN=R10" 1095 2048 root
+    issue leaf "/CN=localhost" 90 2048 intermediate
+    openssl verify -CAfile "$dir/root.pem" -untrusted "$dir/intermediate.pem" "$dir/leaf.pem" >/dev/null ||
+        die "the generated chain does not verify"
+    cat "$dir/leaf.pem" "$dir/intermediate.pem" >"$dir/chain.pem"
+}
+
+credentials() { CLIENT_ID=footprint CLIENT_SECRET=footprint-secret "$@"; }
+der_size() { openssl x509 -in "$1" -outform DER | wc -c; }
+
+# The token server's report of connection n: "version=… resumed=… from_client=B to_client=B".
+connection() { sed -n "s/^connection $1: //p" "$work/server.out"; }
+field() { sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" <<<"$1"; } # report name
+connections() { grep -c '^connection ' "$work/server.out" || true; }
+wait_connections() { # n: until the server has reported n connections
+    for _ in $(seq 100); do
+        (($(connections) >= $1)) && return
+        sleep 0.1
+    done
+    die "the token server reported $(connections) connections, not $1"
+}
+
+# fetch_token and the two examples, profile min, with the state file (for --cache).
+build_bytes() {
+    log "building fetch_token, token_server and two_fetches (profile min --features state-file)"
+    cargo build --quiet --profile min --features state-file --bin fetch_token --example token_server --example two_fetches
+    mkdir -p "$work/bytes"
+    cp "$target_dir/min/fetch_token" "$target_dir/min/examples/token_server" "$target_dir/min/examples/two_fetches" \
+        "$work/bytes/"
+}
+
+# Sets first, second (connection reports), hit_from, hit_to (bytes of the cache hit's connections)
+# and chain_sizes.
+measure_bytes() {
+    local bin=$work/bytes chain=$work/chain cache=$work/cache out n run i
+    log "measuring the bytes on the wire"
+    make_chain "$chain"
+    chain_sizes="leaf $(group <<<"$(der_size "$chain/leaf.pem")") B + intermediate $(group <<<"$(der_size "$chain/intermediate.pem")") B"
+    start_server "$bin" "$chain/chain.pem" "$chain/leaf.key"
+    ca=$chain/root.pem
+    credentials "$bin/two_fetches" "$url" "$ca" || die "two_fetches failed"
+    wait_connections 2
+    first=$(connection 1) second=$(connection 2)
+    [[ $(field "$first" version) == TLSv1_3 && $(field "$first" resumed) == false ]] ||
+        die "the first fetch was not a full TLS 1.3 handshake: $first"
+
+    # fetch_token --cache twice with one state file: the first run fetches (connection 3), the
+    # second answers from the file. A third fetch without --cache follows: as the server serves
+    # one connection at a time, any connection of the second run is reported before its own.
+    install -d -m 0700 "$cache"
+    for run in fetch hit; do
+        out=$(credentials "$bin/fetch_token" --url "$url" --auth basic --ca-file "$ca" --cache "$cache/token") ||
+            die "fetch_token --cache ($run) failed"
+        [[ $out == footprint-token ]] || die "fetch_token --cache ($run) printed no token"
+        if [[ $run == fetch ]]; then wait_connections 3; fi
+    done
+    out=$(credentials "$bin/fetch_token" --url "$url" --auth basic --ca-file "$ca") && [[ $out == footprint-token ]] ||
+        die "fetch_token without --cache failed"
+    # The fourth report is the last run's, unless the cache hit made a connection: then the last
+    # run's follows within milliseconds (it was served after); a second is ample.
+    wait_connections 4
+    sleep 1
+    n=$(connections)
+    hit_from=0 hit_to=0
+    for ((i = 4; i < n; i++)); do # all but the last, which is the fetch without --cache
+        hit_from=$((hit_from + $(field "$(connection "$i")" from_client)))
+        hit_to=$((hit_to + $(field "$(connection "$i")" to_client)))
+    done
+    stop_server
+}
+
+print_bytes() {
+    local from1 to1 from2 to2 total1 total2 percent resumed_cell hit_cell
+    from1=$(field "$first" from_client) to1=$(field "$first" to_client)
+    from2=$(field "$second" from_client) to2=$(field "$second" to_client)
+    total1=$((from1 + to1)) total2=$((from2 + to2))
+    percent=$(awk -v a="$total2" -v b="$total1" 'BEGIN { printf "%.1f", 100 * a / b }')
+    goal $((total2 * 100)) $((total1 * GOAL_RESUMED_PERCENT))
+    resumed_cell="$(group <<<"$total2") B ($percent % of the first; ≤ $GOAL_RESUMED_PERCENT %: $verdict)"
+    if [[ $(field "$second" resumed) != true ]]; then
+        resumed_cell="$(group <<<"$total2") B (NOT RESUMED: MISSED)"
+        missed=1
+    fi
+    goal $((hit_from + hit_to)) "$GOAL_HIT_BYTES"
+    hit_cell="$(group <<<$((hit_from + hit_to))) B (goal $GOAL_HIT_BYTES: $verdict)"
+    echo
+    echo "| bytes on the wire (TCP payload, both directions) | to server | to client | total |"
+    echo "| --- | --- | --- | --- |"
+    echo "| one fetch, full TLS 1.3 handshake | $(group <<<"$from1") B | $(group <<<"$to1") B | $(group <<<"$total1") B |"
+    echo "| second fetch by the same Client, new connection, resumed | $(group <<<"$from2") B | $(group <<<"$to2") B | $resumed_cell |"
+    echo "| fetch_token --cache, a hit | $(group <<<"$hit_from") B | $(group <<<"$hit_to") B | $hit_cell |"
+    echo
+    echo "Chain sent: $chain_sizes, RSA 2048, signed by an RSA-4096 root that is not sent" \
+        "(shaped like Let's Encrypt's R10 and a leaf it issues, two SCTs included)."
+    echo "client_secret_basic to a loopback token server, which closes each connection after its answer;" \
+        "its token is 15 bytes: a real one (a JWT, say) adds its length to both fetches."
+}
+
+finish() {
+    if $check && ((missed)); then
+        echo "footprint.sh: a goal was missed" >&2
+        exit 1
+    fi
+}
+
+if $bytes_only; then
+    build_bytes
+    measure_bytes
+    print_bytes
+    finish
+    exit 0
+fi
 
 # Where a fetch's resident memory is: /proc/self/smaps as the process exits (its peak, as nothing is
 # unmapped before), copied out by a tiny preloaded library built with cc (ring's build needs one).
@@ -172,6 +359,7 @@ build default
 build no-roots --no-default-features --features ureq
 build_musl musl-default
 build_musl musl-no-roots --no-default-features --features ureq
+build_bytes
 
 start_server "$work/default"
 rss_default=$(peak_rss "$work/default/fetch_token" --url "$url" --auth basic --ca-file "$ca")
@@ -183,6 +371,7 @@ rss_musl_no_roots=$(peak_rss "$work/musl-no-roots/fetch_token" --url "$url" --au
 breakdown_default=$(rss_breakdown "$work/default/fetch_token" --url "$url" --auth basic --ca-file "$ca")
 breakdown_no_roots=$(rss_breakdown "$work/no-roots/fetch_token" --url "$url" --auth basic --ca-file "$ca")
 stop_server
+measure_bytes
 
 size() { stat -c %s "$1"; }
 size_default=$(size "$work/default/fetch_token")
@@ -228,7 +417,5 @@ echo "Resident memory of the dynamically linked fetch_token, KiB, one more fetch
 echo "  default features: $(group <<<"$breakdown_default")"
 echo "  without webpki-roots: $(group <<<"$breakdown_no_roots")"
 
-if $check && ((missed)); then
-    echo "footprint.sh: a goal was missed" >&2
-    exit 1
-fi
+print_bytes
+finish
