@@ -409,8 +409,9 @@ impl<F: Fetch> TokenCache<F> {
     ///
     /// The times the file holds are on cctoken's clock: use this with
     /// [`TokenCache::token`] and [`TokenCache::call`], or instants from
-    /// [`now`](crate::now), not a virtual clock. See [`StateFile`] for what
-    /// the file holds, and where to put it. Needs the cargo feature
+    /// [`now`](crate::now); with a virtual clock, attach the file with
+    /// [`TokenCache::with_state_file_at`]. See [`StateFile`] for what the
+    /// file holds, and where to put it. Needs the cargo feature
     /// `state-file`.
     ///
     /// ```no_run
@@ -425,9 +426,35 @@ impl<F: Fetch> TokenCache<F> {
     /// let bearer = cache.token()?.authorization();
     /// # Ok::<(), cctoken::Error>(())
     /// ```
-    pub fn with_state_file(mut self, state: StateFile) -> Self {
+    pub fn with_state_file(self, state: StateFile) -> Self {
+        self.with_state_file_at(state, crate::now())
+    }
+
+    /// [`TokenCache::with_state_file`] for a cache driven by a virtual clock
+    /// ([`TokenCache::token_at`], [`TokenCache::call_at`]) that runs ahead of
+    /// cctoken's, such as a simulation's: `now` is that clock's instant. The
+    /// file's times are stored on the boot clock, offset from cctoken's, so
+    /// such instants round-trip; what the file holds is checked against `now`
+    /// (a token issued later is implausible, and ignored) and, before each
+    /// token request, against the instant given to `token_at`. Before a save,
+    /// the file is merged only if plausible on cctoken's own clock: on a
+    /// virtual clock, give each file one process at a time.
+    ///
+    /// ```no_run
+    /// use std::time::{Duration, Instant};
+    /// use cctoken::{AccessToken, Config, StateFile, Token, TokenCache};
+    ///
+    /// let config = Config::client_secret_basic("https://token.sim.invalid/token", "device-1", "secret");
+    /// let later = Instant::now() + Duration::from_secs(6 * 3600);
+    /// let fetch = || Ok(Token::new(AccessToken::new("t"), later, Duration::from_secs(3600)));
+    /// let state = StateFile::new("/tmp/sim/device-1.state", &config);
+    /// let mut cache = TokenCache::new(fetch).with_state_file_at(state, later);
+    /// let bearer = cache.token_at(later)?.authorization();
+    /// # Ok::<(), cctoken::Error>(())
+    /// ```
+    pub fn with_state_file_at(mut self, state: StateFile, now: Instant) -> Self {
         self.state = Some(state);
-        self.reload(crate::now());
+        self.reload(now);
         self
     }
 
@@ -484,7 +511,7 @@ impl<F: Fetch> TokenCache<F> {
     /// cache's own state.
     fn reload(&mut self, now: Instant) {
         let Some(state) = &mut self.state else { return };
-        if let Some(saved) = state.load(&mut self.stats.state_errors) {
+        if let Some(saved) = state.load(now, &mut self.stats.state_errors) {
             let had = self.cached.as_ref().map(|c| c.token.access_token().clone());
             self.merge(saved, now);
             let token = self.cached.as_ref().filter(|c| Some(c.token.access_token()) != had.as_ref());

@@ -112,11 +112,11 @@ impl StateFile {
         &self.path
     }
 
-    /// The state in the file, if there is a usable one; a problem with the
-    /// file goes to the events (once, until it changes), and `problems`
-    /// counts it.
-    pub(crate) fn load(&mut self, problems: &mut u64) -> Option<Saved> {
-        match self.read() {
+    /// The state in the file, if there is a usable one at `now` (see
+    /// [`StateFile::read`]); a problem with the file goes to the events
+    /// (once, until it changes), and `problems` counts it.
+    pub(crate) fn load(&mut self, now: Instant, problems: &mut u64) -> Option<Saved> {
+        match self.read(now) {
             Ok(saved) => {
                 self.reported = None;
                 saved
@@ -136,15 +136,18 @@ impl StateFile {
     /// The state in the file, quietly: for merging before a save, which
     /// reports its own failure.
     pub(crate) fn peek(&self) -> Option<Saved> {
-        self.read().ok().flatten()
+        self.read(crate::now()).ok().flatten()
     }
 
-    /// `Ok(None)`: no file, or no persistence on this system.
-    fn read(&self) -> Result<Option<Saved>, Why> {
+    /// `Ok(None)`: no file, or no persistence on this system. A token or a
+    /// failure later than both `now` (the instant of the clock the cache is
+    /// driven with, which may be a virtual one) and cctoken's clock is
+    /// implausible.
+    fn read(&self, now: Instant) -> Result<Option<Saved>, Why> {
         let Some(boot_id) = os::boot_id() else { return Ok(None) };
         let Some(bytes) = os::read(&self.path)? else { return Ok(None) };
         let anchor = Anchor::now().ok_or(Why::NoBootClock)?;
-        decode(&bytes, boot_id, &self.key, anchor).map(Some)
+        decode(&bytes, boot_id, &self.key, anchor, now.max(anchor.instant)).map(Some)
     }
 
     /// Writes this state over the file's; a failure goes to the events and
@@ -458,8 +461,14 @@ fn encode_error(out: &mut Lines, error: &Error) -> Result<(), &'static str> {
 }
 
 /// The state in `bytes`, a state file's content, if it is one of this boot
-/// and this key.
-pub(crate) fn decode(bytes: &[u8], boot_id: &str, key: &[u8; 32], anchor: Anchor) -> Result<Saved, Why> {
+/// and this key, and nothing in it happened after `now`.
+pub(crate) fn decode(
+    bytes: &[u8],
+    boot_id: &str,
+    key: &[u8; 32],
+    anchor: Anchor,
+    now: Instant,
+) -> Result<Saved, Why> {
     if bytes.is_empty() {
         return Err(Why::Empty);
     }
@@ -492,7 +501,6 @@ pub(crate) fn decode(bytes: &[u8], boot_id: &str, key: &[u8; 32], anchor: Anchor
     if fields.get("boot-id") != Some(boot_id) || fields.get("key") != Some(key.as_str()) {
         return Err(Why::Malformed("no boot-id or key line"));
     }
-    let now = anchor.instant;
     let cached = match fields.get("token") {
         Some(token) => Some(decode_token(&fields, token, anchor, now)?),
         None => None,

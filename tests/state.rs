@@ -244,6 +244,34 @@ fn an_invalidation_survives_a_restart() {
 }
 
 #[test]
+fn a_virtual_clock_ahead_of_cctokens_round_trips_through_the_file() {
+    // A simulation's clock, six hours ahead: `with_state_file_at` reads the
+    // file at that clock's now, `with_state_file` at cctoken's, when the
+    // saved token was not issued yet.
+    let dir = Dir::new("virtual");
+    let path = dir.join("token.state");
+    let config = Config::client_secret_basic("https://token.sim.invalid/token", ID, SECRET);
+    let later = cctoken::now() + Duration::from_secs(6 * 3600);
+    let issuing =
+        |name: &'static str| move || Ok(Token::new(AccessToken::new(name), later, Duration::from_secs(3600)));
+    let mut first =
+        TokenCache::new(issuing("first")).with_state_file_at(StateFile::new(&path, &config), later);
+    assert_eq!(
+        first.token_at(later).map(|t| t.access_token().secret().to_owned()).ok().as_deref(),
+        Some("first")
+    );
+    drop(first);
+    let restarted = later + Duration::from_secs(60);
+    let mut second =
+        TokenCache::new(issuing("second")).with_state_file_at(StateFile::new(&path, &config), restarted);
+    assert_eq!(second.token_at(restarted).map(|t| t.access_token().secret()).ok(), Some("first"));
+    assert_eq!((second.stats().fetches(), second.stats().state_errors()), (0, 0));
+    let third = TokenCache::new(issuing("third")).with_state_file(StateFile::new(&path, &config));
+    assert_eq!(third.cached_at(restarted).map(|t| t.access_token().secret()), None);
+    assert_eq!(third.stats().state_errors(), 1, "a token issued after cctoken's now is implausible");
+}
+
+#[test]
 fn a_state_for_another_secret_is_ignored() {
     let (server, dir) = (issuing(), Dir::new("rotated"));
     let path = dir.join("token.state");

@@ -34,7 +34,7 @@ fn text(cached: Option<&Cached>, gate: Option<&Gate>, anchor: Anchor) -> String 
 }
 
 fn read(text: &str, anchor: Anchor) -> Result<Saved, Why> {
-    decode(text.as_bytes(), BOOT_ID, &key(&config()), anchor)
+    decode(text.as_bytes(), BOOT_ID, &key(&config()), anchor, anchor.instant)
 }
 
 #[test]
@@ -200,7 +200,7 @@ fn any_cut_or_changed_byte_is_refused() {
     for i in (0..bytes.len()).step_by(7) {
         let mut changed = bytes.to_vec();
         changed[i] ^= 0x01;
-        let result = decode(&changed, BOOT_ID, &key(&config()), anchor);
+        let result = decode(&changed, BOOT_ID, &key(&config()), anchor, anchor.instant);
         assert!(result.is_err(), "byte {i} changed");
     }
 }
@@ -260,6 +260,22 @@ fn what_is_refused_and_why() {
     // Lines that a later version 1 may add are skipped.
     let body = good.rsplit_once("sha256=").map(|(body, _)| body).unwrap_or_default();
     assert!(read(&with_sum(&format!("{body}later-field=x\n")), anchor).is_ok());
+}
+
+#[test]
+fn a_state_is_plausible_up_to_the_now_it_is_read_at() {
+    // Saved by a cache on a virtual clock an hour ahead of the anchor's.
+    let anchor = anchor();
+    let ahead = anchor.instant + 3600 * SEC;
+    let (c, g) = (cached(ahead), gate(ahead, Error::CredentialsRejected { status: 401, oauth: None }));
+    let text = text(Some(&c), Some(&g), anchor);
+    let at = |now| decode(text.as_bytes(), BOOT_ID, &key(&config()), anchor, now);
+    let saved = at(ahead).expect("plausible at the virtual clock's now");
+    assert_eq!(saved.cached.map(|c| c.token.issued_at()), Some(c.token.issued_at()));
+    assert_eq!(saved.gate.map(|g| g.until), Some(g.until));
+    // Read earlier than the token was issued, it is not.
+    let early = at(ahead - 61 * SEC).map(|_| ()).expect_err("a token issued later than now");
+    assert!(early.to_string().contains("issued in the future"), "{early}");
 }
 
 #[test]
