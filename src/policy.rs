@@ -78,7 +78,9 @@ impl Policy {
 
     /// How long the token server is left alone after it rejected the
     /// credentials (or answered another error that retrying cannot fix): a
-    /// random time between 75 % and 100 % of this. Defaults to 15 minutes.
+    /// random time between 80 % and 100 % of this. Defaults to 15 minutes:
+    /// each wait is at least 12 minutes, so a device whose credentials stay
+    /// rejected asks at most 5 times in any hour, even when it restarts.
     pub fn rejected_cooldown(mut self, cooldown: Duration) -> Self {
         self.rejected_cooldown = cooldown;
         self
@@ -183,7 +185,7 @@ impl Policy {
             let ceiling = self.backoff_base.saturating_mul(doubling).min(self.backoff_max);
             ceiling.mul_f64(rng.unit())
         } else {
-            self.rejected_cooldown.mul_f64(0.75 + 0.25 * rng.unit())
+            self.rejected_cooldown.mul_f64(0.8 + 0.2 * rng.unit())
         };
         match error.retry_after() {
             Some(after) => ordinary.max(self.retry_after_wait(rng, after)),
@@ -302,7 +304,7 @@ mod tests {
         let rejected = Error::CredentialsRejected { status: 401, oauth: None };
         for _ in 0..200 {
             let d = policy.delay(&mut rng, &rejected, 1, None);
-            assert!(d >= Duration::from_secs(675) && d < Duration::from_secs(900), "{d:?}");
+            assert!(d >= Duration::from_secs(720) && d < Duration::from_secs(900), "{d:?}");
         }
         // A huge failure count neither overflows nor exceeds the cap.
         assert!(policy.delay(&mut rng, &timeout, u32::MAX, None) < Duration::from_secs(600));
@@ -312,7 +314,7 @@ mod tests {
     fn retry_after_never_shortens_a_delay() {
         let policy = Policy::default();
         let mut rng = Rng::new(Some(11));
-        let cooldown = Duration::from_secs(675)..Duration::from_secs(900);
+        let cooldown = Duration::from_secs(720)..Duration::from_secs(900);
         for after in [0, 1].map(Duration::from_secs) {
             let not_found = Error::HttpStatus { status: 404, retry_after: Some(after) };
             let oauth = OAuthError::new("invalid_scope", None, None);
@@ -379,7 +381,7 @@ mod tests {
         // A cooldown is not shortened or lengthened by a valid token.
         let rejected = Error::CredentialsRejected { status: 401, oauth: None };
         let d = policy.delay(&mut rng, &rejected, 1, Some(Duration::from_secs(86_400)));
-        assert!(d >= Duration::from_secs(675) && d < Duration::from_secs(900), "{d:?}");
+        assert!(d >= Duration::from_secs(720) && d < Duration::from_secs(900), "{d:?}");
     }
 
     #[test]

@@ -166,12 +166,12 @@ mod with_state_file {
     #[test]
     fn a_revoked_device_crash_looping_keeps_its_cooldown() {
         let revoked = run(Life::revoked_crash_loop(SIZES.revoked));
-        // One request per cooldown (11.25 to 15 minutes), 360 starts an hour.
+        // One request per cooldown (12 to 15 minutes), 360 starts an hour.
         let per_hour = revoked.requests_per_device_hour();
-        assert!((3.5..=REVOKED_PER_HOUR_GOAL).contains(&per_hour), "{per_hour}: {revoked:?}");
-        // Six requests fit in one hour only if five cooldowns in a row are
-        // near their shortest; seven never do.
-        assert!(revoked.max_requests_in_a_device_hour <= 6, "{revoked:?}");
+        assert!((3.9..=REVOKED_PER_HOUR_GOAL).contains(&per_hour), "{per_hour}: {revoked:?}");
+        // Six requests would need five cooldowns in an hour: never, not in
+        // any hour of any device.
+        assert!(revoked.max_requests_in_a_device_hour as f64 <= REVOKED_PER_HOUR_GOAL, "{revoked:?}");
     }
 
     #[test]

@@ -312,7 +312,7 @@ fn retry_after_zero_does_not_open_the_gate_on_a_permanent_error() {
     // The cooldown of a permanent error, not the server's zero.
     let Decision::Wait(until) = cache.decide(server.now()) else { panic!("gate not shut") };
     let cooldown = until - server.start();
-    assert!(cooldown >= 675 * SEC && cooldown < 900 * SEC, "{cooldown:?}");
+    assert!(cooldown >= 720 * SEC && cooldown < 900 * SEC, "{cooldown:?}");
     for (i, answer) in answers.iter().enumerate().skip(1) {
         match answer {
             Err(Error::Backoff { retry_at, last }) => {
