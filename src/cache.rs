@@ -545,6 +545,7 @@ impl<F: Fetch> TokenCache<F> {
     ///   that token was requested (an older failure was followed by a
     ///   success), cut to what this cache's policy could have set.
     fn merge(&mut self, theirs: Saved, now: Instant) {
+        let mut taken = false;
         match (&mut self.cached, theirs.cached) {
             (_, None) => {}
             (Some(mine), Some(t)) if mine.token.access_token() == t.token.access_token() => {
@@ -554,7 +555,10 @@ impl<F: Fetch> TokenCache<F> {
                 }
             }
             (Some(mine), Some(t)) if mine.token.issued_at() >= t.token.issued_at() => {}
-            (mine, Some(t)) => *mine = Some(t),
+            (mine, Some(t)) => {
+                *mine = Some(t);
+                taken = true;
+            }
         }
         let issued_at = self.cached.as_ref().map(|c| c.token.issued_at());
         let current = |g: &Gate| issued_at.is_none_or(|issued| g.failed_at > issued);
@@ -573,6 +577,13 @@ impl<F: Fetch> TokenCache<F> {
                 self.gate = Some(gate);
                 self.failures = theirs.failures;
             }
+        }
+        if taken {
+            // The token's next refresh is as routine as it was for the process
+            // that fetched it: a restart is not a moment the fleet shares,
+            // since each device resumes its own refresh point. A failure or a
+            // rejection since then spreads it, as in the process that saw it.
+            self.spread_next = self.gate.is_some() || self.cached.as_ref().is_some_and(|c| c.rejected);
         }
     }
 }

@@ -57,7 +57,8 @@ impl Policy {
     }
 
     /// The refresh window for a token fetched at a moment many devices may
-    /// share: the first token after start, after a failure, or after
+    /// share: the first token after start (unless a state file gave the cache
+    /// a token, whose successor is routine), after a failure, or after
     /// [`TokenCache::invalidate`](crate::TokenCache::invalidate). Defaults to
     /// 0.20 to 0.85, so that devices that booted together, or recovered from
     /// the same outage together, drift apart before their next refresh.

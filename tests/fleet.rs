@@ -133,34 +133,23 @@ mod with_state_file {
         outcome
     }
 
-    /// A restarted agent serves the saved token, and never calls without a
-    /// valid one. Each token fetched after a restart gets a refresh point in
-    /// the spread window (20-85 % of its life) rather than the routine one
-    /// (60-85 %), as a first token after start does: some 1.35 times the
-    /// daemon's requests, over the 1.1 of the goal (the ignored test below).
+    /// A restarted agent serves the saved token, never calls without a valid
+    /// one, and refreshes it when the daemon that never restarts would: at
+    /// most a tenth more requests than that daemon.
     fn serves_the_saved_token(outcome: &Outcome) {
         assert_eq!((outcome.calls_without_token, outcome.expired_calls), (0, 0), "{outcome:?}");
         let ratio = ratio_to_daemon(outcome);
-        assert!(ratio < 1.5, "{ratio}: {outcome:?}");
+        assert!(ratio <= REQUEST_RATIO_GOAL, "{ratio}: {outcome:?}");
     }
 
     #[test]
-    fn a_daemon_restarted_every_5_minutes_serves_the_saved_token() {
+    fn a_daemon_restarted_every_5_minutes_requests_as_one_that_never_restarts() {
         serves_the_saved_token(&run(Life::restarting(SIZES.restarting)));
     }
 
     #[test]
-    fn a_script_run_every_30_s_serves_the_saved_token() {
+    fn a_script_run_every_30_s_requests_as_a_daemon() {
         serves_the_saved_token(&run(Life::script(SIZES.script)));
-    }
-
-    #[test]
-    #[ignore = "missed: a restarted cache draws its next refresh point in the spread window"]
-    fn restarts_and_a_script_request_at_most_a_tenth_more_than_a_daemon() {
-        for outcome in [run(Life::restarting(SIZES.restarting)), run(Life::script(SIZES.script))] {
-            let ratio = ratio_to_daemon(&outcome);
-            assert!(ratio <= REQUEST_RATIO_GOAL, "{ratio}: {outcome:?}");
-        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
-use cctoken::{AccessToken, Client, Config, Error, StateFile, Token, TokenCache};
+use cctoken::{AccessToken, Client, Config, Decision, Error, Policy, StateFile, Token, TokenCache};
 use support::{Server, response, token_response};
 
 const ID: &str = "device-7";
@@ -269,6 +269,67 @@ fn a_virtual_clock_ahead_of_cctokens_round_trips_through_the_file() {
     let third = TokenCache::new(issuing("third")).with_state_file(StateFile::new(&path, &config));
     assert_eq!(third.cached_at(restarted).map(|t| t.access_token().secret()), None);
     assert_eq!(third.stats().state_errors(), 1, "a token issued after cctoken's now is implausible");
+}
+
+/// Where in a token's life, as a fraction, `cache` will refresh it.
+fn refresh_fraction<F: cctoken::Fetch>(cache: &TokenCache<F>, token_issued: std::time::Instant) -> f64 {
+    let at = cache.refresh_at().expect("a cached token");
+    (at - token_issued).as_secs_f64() / 3600.0
+}
+
+#[test]
+fn a_token_from_the_file_is_refreshed_as_routine_unless_a_failure_followed_it() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    // Windows that do not overlap tell which one each refresh point is from.
+    let policy = || Policy::default().refresh_window(0.60, 0.85).spread_window(0.10, 0.20).seed(3);
+    let dir = Dir::new("routine");
+    let path = dir.join("token.state");
+    let config = Config::client_secret_basic("https://token.sim.invalid/token", ID, SECRET);
+    let state = || StateFile::new(&path, &config);
+    // A fetcher on the test's clock, failing while `down` is set.
+    let (now, down) = (Rc::new(Cell::new(cctoken::now())), Rc::new(Cell::new(false)));
+    let fetcher = || {
+        let (now, down) = (now.clone(), down.clone());
+        move || match down.get() {
+            true => Err(Error::from(cctoken::TransportKind::Timeout)),
+            false => Ok(Token::new(AccessToken::new(FILE_TOKEN), now.get(), Duration::from_secs(3600))),
+        }
+    };
+    let start = |at| TokenCache::with_policy(fetcher(), policy()).with_state_file_at(state(), at);
+
+    // The first token of a fresh start: the spread window.
+    let t0 = now.get();
+    let mut first = start(t0);
+    assert!(first.token_at(t0).is_ok());
+    let fraction = refresh_fraction(&first, t0);
+    assert!((0.10..=0.20).contains(&fraction), "{fraction}");
+    drop(first);
+
+    // Restarted, with that token from the file: its successor is routine.
+    let mut restarted = start(t0 + Duration::from_secs(60));
+    let t1 = restarted.refresh_at().expect("the token from the file");
+    now.set(t1);
+    assert!(restarted.token_at(t1).is_ok());
+    assert_eq!(restarted.stats().fetches(), 1);
+    let fraction = refresh_fraction(&restarted, t1);
+    assert!((0.60..=0.85).contains(&fraction), "{fraction}");
+
+    // A refresh that fails is saved with its gate; restarted again, the
+    // successor of the token from the file spreads, as after any failure.
+    let t2 = restarted.refresh_at().expect("the new token");
+    down.set(true);
+    assert!(restarted.token_at(t2).is_ok(), "the valid token is served meanwhile");
+    drop(restarted);
+    down.set(false);
+    let mut again = start(t2 + Duration::from_secs(1));
+    let Decision::Wait(t3) = again.decide(t2 + Duration::from_secs(1)) else {
+        panic!("the gate from the file is not shut: {:?}", again.decide(t2));
+    };
+    now.set(t3);
+    assert!(again.token_at(t3).is_ok());
+    let fraction = refresh_fraction(&again, t3);
+    assert!((0.10..=0.20).contains(&fraction), "{fraction}");
 }
 
 #[test]
