@@ -190,8 +190,9 @@ EOF
         openssl genpkey -quiet -algorithm RSA -pkeyopt "rsa_keygen_bits:$bits" -out "$dir/$name.key"
         openssl req -new -key "$dir/$name.key" -subj "$subject" -out "$dir/$name.csr"
         if [[ $issuer == - ]]; then signer=(-signkey "$dir/$name.key"); else signer=(-CA "$dir/$issuer.pem" -CAkey "$dir/$issuer.key"); fi
-        # (openssl x509 reports its success on stderr: shown only if it fails.)
-        openssl x509 -req -in "$dir/$name.csr" "${signer[@]}" -set_serial "0x$(hex 18)" -days "$days" -sha256 \
+        # (openssl x509 reports its success on stderr: shown only if it fails.) The serial is 18
+        # random bytes, the first below 0x80 so that its DER length, and the table, never vary.
+        openssl x509 -req -in "$dir/$name.csr" "${signer[@]}" -set_serial "0x4$(hex 18 | cut -c2-)" -days "$days" -sha256 \
             -extfile "$dir/ext.cnf" -extensions "$name" -out "$dir/$name.pem" 2>"$dir/x509.err" ||
             die "openssl could not issue the $name certificate: $(cat "$dir/x509.err")"
     }
