@@ -176,6 +176,10 @@ impl<F: Fetch> TokenCache<F> {
     /// that the gate opens a full delay after the failure was known, and so
     /// that a token which expired while the fetch was under way is not served.
     fn get(&mut self, now: Instant, clock: impl Fn() -> Instant) -> Result<&Token, Error> {
+        // A hit first, and on its own: no lock, no file, nothing else to decide.
+        if self.cached_at(now).is_some() {
+            return self.cached_token();
+        }
         let decision = self.decide(now);
         // The lock of the state file, if any, is held until the new token or
         // the failure is saved.
