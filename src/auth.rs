@@ -43,7 +43,55 @@ impl From<&str> for ClientSecret {
     }
 }
 
-/// How the client id and secret are sent to the token endpoint.
+/// A private key in PEM, for a client certificate
+/// ([`Config::tls_client_auth`](crate::Config::tls_client_auth)). Its `Debug`
+/// prints `[redacted]`; reading it takes an explicit call to
+/// [`PrivateKeyPem::expose`].
+///
+/// ```
+/// let key = cctoken::PrivateKeyPem::new("-----BEGIN PRIVATE KEY-----\n…");
+/// assert_eq!(format!("{key:?}"), "PrivateKeyPem([redacted])");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct PrivateKeyPem(Vec<u8>);
+
+impl PrivateKeyPem {
+    /// Wraps the PEM text of a private key.
+    pub fn new(pem: impl Into<Vec<u8>>) -> Self {
+        PrivateKeyPem(pem.into())
+    }
+
+    /// The PEM text. Only call this where the key is used.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PrivateKeyPem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PrivateKeyPem([redacted])")
+    }
+}
+
+impl From<Vec<u8>> for PrivateKeyPem {
+    fn from(pem: Vec<u8>) -> Self {
+        PrivateKeyPem(pem)
+    }
+}
+
+impl From<&str> for PrivateKeyPem {
+    fn from(pem: &str) -> Self {
+        PrivateKeyPem(pem.as_bytes().to_vec())
+    }
+}
+
+impl From<String> for PrivateKeyPem {
+    fn from(pem: String) -> Self {
+        PrivateKeyPem(pem.into_bytes())
+    }
+}
+
+/// How the client authenticates to the token endpoint.
 ///
 /// The style is always chosen explicitly: cctoken never tries one style and
 /// then another, which would send the secret twice to a server that answered
@@ -63,4 +111,10 @@ pub enum AuthStyle {
     /// `client_secret_post`: `client_id` and `client_secret` in the form body,
     /// no `Authorization` header.
     Post,
+    /// Mutual TLS, RFC 8705's `tls_client_auth` and
+    /// `self_signed_tls_client_auth` alike: the client presents its
+    /// certificate in the TLS handshake, and the form body carries `client_id`
+    /// and no secret. Set by [`Config::tls_client_auth`](crate::Config::tls_client_auth),
+    /// which takes the certificate and key.
+    TlsClientAuth,
 }

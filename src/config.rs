@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::auth::{AuthStyle, ClientSecret};
+use crate::auth::{AuthStyle, ClientSecret, PrivateKeyPem};
 
 /// NFleet's identity service, the default base URL of [`Config::nfleet`].
 pub const NFLEET_IDENTITY_URL: &str = "https://id.nfleet.fi";
@@ -36,6 +36,8 @@ pub struct Config {
     pub(crate) style: AuthStyle,
     pub(crate) client_id: String,
     pub(crate) client_secret: ClientSecret,
+    /// The client certificate chain (PEM) and its key, for mutual TLS.
+    pub(crate) client_cert: Option<(Vec<u8>, PrivateKeyPem)>,
     pub(crate) scopes: Vec<String>,
     pub(crate) params: Vec<(String, String)>,
     pub(crate) default_lifetime: Duration,
@@ -71,8 +73,8 @@ pub enum Proxy {
     Url(String),
 }
 
-/// Shows the settings, not the secret, the values of extra parameters (they
-/// may carry credentials too) or the CA files' bytes.
+/// Shows the settings, not the secret, the client key, the values of extra
+/// parameters (they may carry credentials too) or the CA files' bytes.
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let param_names: Vec<&str> = self.params.iter().map(|(name, _)| name.as_str()).collect();
@@ -81,6 +83,7 @@ impl fmt::Debug for Config {
             .field("style", &self.style)
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
+            .field("client_certificate", &self.client_cert.is_some())
             .field("scopes", &self.scopes)
             .field("param_names", &param_names)
             .field("default_lifetime", &self.default_lifetime)
@@ -104,6 +107,7 @@ impl Config {
             style,
             client_id: id.to_owned(),
             client_secret: secret,
+            client_cert: None,
             scopes: Vec::new(),
             params: Vec::new(),
             default_lifetime: Duration::from_secs(600),
@@ -162,6 +166,42 @@ impl Config {
         client_secret: impl Into<ClientSecret>,
     ) -> Self {
         Self::new(token_url.to_owned(), AuthStyle::Post, client_id, client_secret.into())
+    }
+
+    /// A server that authenticates clients by certificate, with mutual TLS
+    /// (RFC 8705 `tls_client_auth`, or `self_signed_tls_client_auth`):
+    /// [`AuthStyle::TlsClientAuth`]. The client presents `cert_chain_pem`
+    /// (its certificate first, then any intermediates, as PEM `CERTIFICATE`
+    /// blocks) with `key_pem`, the certificate's private key, and the form
+    /// body carries `client_id` and no secret. The token URL must be
+    /// `https://`.
+    ///
+    /// The key is PEM, unencrypted: PKCS#8 (`PRIVATE KEY`), PKCS#1
+    /// (`RSA PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`); RSA of at least 2048
+    /// bits, ECDSA on P-256 or P-384, or Ed25519. [`Client::new`](crate::Client::new)
+    /// refuses with [`Error::Config`](crate::Error::Config) an encrypted key,
+    /// a public key, a key that does not match the certificate, or a file
+    /// that holds no certificate or key.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = cctoken::Config::tls_client_auth(
+    ///     "https://auth.example.com/oauth2/token",
+    ///     "unit-0042",
+    ///     std::fs::read("/etc/unit/client.crt")?,
+    ///     std::fs::read("/etc/unit/client.key")?,
+    /// );
+    /// # Ok(()) }
+    /// ```
+    pub fn tls_client_auth(
+        token_url: &str,
+        client_id: &str,
+        cert_chain_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<PrivateKeyPem>,
+    ) -> Self {
+        let config =
+            Self::new(token_url.to_owned(), AuthStyle::TlsClientAuth, client_id, ClientSecret::new(""));
+        Config { client_cert: Some((cert_chain_pem.into(), key_pem.into())), ..config }
     }
 
     /// Changes how the credentials are sent. Defaults to the constructor's
@@ -287,6 +327,12 @@ impl Config {
     /// How the credentials are sent.
     pub fn style(&self) -> AuthStyle {
         self.style
+    }
+
+    /// The client certificate chain and key of [`Config::tls_client_auth`],
+    /// for another transport to present.
+    pub fn client_certificate(&self) -> Option<(&[u8], &PrivateKeyPem)> {
+        self.client_cert.as_ref().map(|(chain, key)| (chain.as_slice(), key))
     }
 
     /// The deadline for one whole fetch ([`Config::timeout`]): another

@@ -14,6 +14,7 @@
 //! | [`Config::nfleet`] | NFleet identity, `POST https://id.nfleet.fi/<identity_guid>/token` | raw HTTP Basic ([`AuthStyle::BasicRaw`]) |
 //! | [`Config::client_secret_basic`] | RFC 6749 `client_secret_basic` | HTTP Basic of the form-urlencoded id and secret ([`AuthStyle::Basic`]) |
 //! | [`Config::client_secret_post`] | `client_secret_post` (NXTsoft, …) | `client_id` / `client_secret` in the form body ([`AuthStyle::Post`]) |
+//! | [`Config::tls_client_auth`] | RFC 8705 `tls_client_auth`, `self_signed_tls_client_auth` | a client certificate in the TLS handshake, `client_id` in the form body ([`AuthStyle::TlsClientAuth`]) |
 //!
 //! Every request is `grant_type=client_credentials` (plus `scope` and any
 //! extra parameters) as `application/x-www-form-urlencoded`, with
@@ -190,7 +191,7 @@ mod token;
 #[cfg(feature = "ureq")]
 mod transport;
 
-pub use auth::{AuthStyle, ClientSecret};
+pub use auth::{AuthStyle, ClientSecret, PrivateKeyPem};
 
 /// The current instant on cctoken's clock, which keeps counting while the
 /// system is suspended (`CLOCK_BOOTTIME` on Linux and Android; elsewhere
@@ -231,6 +232,7 @@ const _: () = {
     const fn shareable<T: Send + Sync + Clone>() {}
     shareable::<AccessToken>();
     shareable::<ClientSecret>();
+    shareable::<PrivateKeyPem>();
     shareable::<Config>();
     shareable::<Error>();
     shareable::<OAuthError>();

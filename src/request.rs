@@ -75,6 +75,11 @@ impl Config {
             }
         }
         check_url(self.url())?;
+        if self.style == AuthStyle::TlsClientAuth && self.client_cert.is_none() {
+            return Err(Error::config(
+                "tls_client_auth needs a client certificate and key: use Config::tls_client_auth",
+            ));
+        }
         check_text("client id", &self.client_id)?;
         check_text("client secret", self.client_secret.expose())?;
         for scope in &self.scopes {
@@ -121,6 +126,8 @@ impl Config {
                 push_param(&mut body, "client_id", id);
                 push_param(&mut body, "client_secret", secret);
             }
+            // The certificate in the handshake is the credential.
+            AuthStyle::TlsClientAuth => push_param(&mut body, "client_id", id),
         }
         // One `scope` parameter with the scopes space-separated: form encoding maps each character
         // on its own, so this is `form_encode(&scopes.join(" "))` without the joined copy.

@@ -235,8 +235,15 @@ fn key(config: &Config) -> [u8; 32] {
         AuthStyle::Basic => b"basic",
         AuthStyle::BasicRaw => b"basic-raw",
         AuthStyle::Post => b"post",
+        AuthStyle::TlsClientAuth => b"tls-client-auth",
     };
     part(&mut hash, style);
+    // The certificate and its key are the credential of mutual TLS: a new
+    // one is a new client, as a rotated secret is.
+    if let Some((chain, key)) = config.client_certificate() {
+        part(&mut hash, &sha256(chain));
+        part(&mut hash, &sha256(key.expose()));
+    }
     part(&mut hash, &(config.scopes.len() as u64).to_be_bytes());
     for scope in &config.scopes {
         part(&mut hash, scope.as_bytes());

@@ -4,9 +4,12 @@ use std::io;
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
 use ureq::Agent;
 use ureq::http::header::{CONTENT_TYPE, DATE, RETRY_AFTER};
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
 
 use crate::config::{Config, Proxy};
 use crate::error::{Error, TransportError, TransportKind};
@@ -37,6 +40,12 @@ impl Received {
 /// another default), so that it needs nothing from ureq's TLS features.
 pub(crate) fn agent(config: &Config) -> Result<Agent, Error> {
     if let Some(agent) = &config.agent {
+        if config.client_cert.is_some() {
+            return Err(Error::config(
+                "Config::agent and a client certificate: cctoken presents one with its own agent only; \
+                 give your agent the certificate (ureq's TlsConfig::client_cert) and use another style",
+            ));
+        }
         #[cfg(not(feature = "webpki-roots"))]
         check_caller_agent(config, agent)?;
         return Ok(agent.clone());
@@ -44,8 +53,11 @@ pub(crate) fn agent(config: &Config) -> Result<Agent, Error> {
     let provider = CryptoProvider::get_default()
         .cloned()
         .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    // The client certificate is checked first: its problems are the caller's to fix whatever the roots.
+    let client_cert = client_cert(config, &provider)?;
     let tls = TlsConfig::builder()
         .root_certs(root_certs(config)?)
+        .client_cert(client_cert)
         .unversioned_rustls_crypto_provider(provider)
         .build();
     let agent_config = Agent::config_builder()
@@ -85,6 +97,59 @@ fn proxy(config: &Config) -> Result<Option<ureq::Proxy>, Error> {
             Ok(proxy) if proxy.protocol() == ureq::ProxyProtocol::Http => Ok(Some(proxy)),
             _ => Err(Error::config("the proxy must be an http://host:port URL")),
         },
+    }
+}
+
+/// The client certificate of mutual TLS, checked here as rustls will take
+/// it, since ureq panics on a key that rustls refuses.
+fn client_cert(config: &Config, provider: &CryptoProvider) -> Result<Option<ClientCert>, Error> {
+    let Some((chain_pem, key_pem)) = &config.client_cert else {
+        return Ok(None);
+    };
+    if !is_https(config.url()) {
+        return Err(Error::config("a client certificate needs an https:// token URL"));
+    }
+    let mut chain: Vec<Certificate<'static>> = Vec::new();
+    for item in ureq::tls::parse_pem(chain_pem) {
+        match item {
+            Ok(PemItem::Certificate(cert)) => chain.push(cert),
+            Ok(_) => {}
+            Err(_) => return Err(Error::config("the client certificate file is not valid PEM")),
+        }
+    }
+    if chain.is_empty() {
+        return Err(Error::config("the client certificate file holds no PEM certificate"));
+    }
+    let key_pem = key_pem.expose();
+    let contains = |needle: &[u8]| key_pem.windows(needle.len()).any(|w| w == needle);
+    // An encrypted key (PKCS#8's `ENCRYPTED PRIVATE KEY`, or OpenSSL's
+    // `Proc-Type: 4,ENCRYPTED`) or a public key would otherwise read as no key.
+    if contains(b"ENCRYPTED") {
+        return Err(Error::config(
+            "the client key is encrypted: give it unencrypted (openssl pkey -in KEY -out KEY.plain), \
+             on a file only the agent can read",
+        ));
+    }
+    if contains(b"PUBLIC KEY-----") {
+        return Err(Error::config("the client key file holds a public key, not the private key"));
+    }
+    let (Ok(key_der), Ok(key)) = (PrivateKeyDer::from_pem_slice(key_pem), PrivateKey::from_pem(key_pem))
+    else {
+        return Err(Error::config("the client key file holds no PEM private key"));
+    };
+    let ders = chain.iter().map(|cert| CertificateDer::from(cert.der().to_vec())).collect();
+    match CertifiedKey::from_der(ders, key_der, provider) {
+        Ok(_) => Ok(Some(ClientCert::new_with_certs(&chain, key))),
+        Err(rustls::Error::InconsistentKeys(_)) => {
+            Err(Error::config("the client key does not match the client certificate"))
+        }
+        Err(rustls::Error::InvalidCertificate(_)) => {
+            Err(Error::config("the client certificate cannot be parsed"))
+        }
+        Err(_) => Err(Error::config(
+            "the client key cannot be used: it must be RSA of at least 2048 bits, ECDSA on P-256 or \
+             P-384, or Ed25519",
+        )),
     }
 }
 

@@ -11,7 +11,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use support::{Recorded, Server, TestPki, response, token_response};
+use support::{ClientPki, Recorded, Server, TestPki, response, token_response};
 
 const ID: &str = "device-7";
 /// Form-urlencoding changes `+`, `/` and `=`, so `basic` and `nfleet` send
@@ -279,7 +279,7 @@ fn malformed_command_lines_are_usage_errors() {
     let cases: &[(&[&str], &str)] = &[
         (&["--url", url, "--auth", "basic", "--verbosity"], "unknown flag '--verbosity'"),
         (&["--url", url, "--auth", "basic", "extra"], "unexpected argument"),
-        (&["--url", url, "--auth", "basci"], "--auth must be basic, post or nfleet"),
+        (&["--url", url, "--auth", "basci"], "--auth must be basic, post, nfleet or tls"),
         (&["--auth", "basic", "--url"], "--url needs a value"),
         (&["--url", "--auth", "basic"], "--url needs a value"),
         (&["--url", url, "--auth", "basic", "--url", url], "--url given more than once"),
@@ -294,6 +294,8 @@ fn malformed_command_lines_are_usage_errors() {
         ),
         (&["--url", url, "--auth", "basic", "--cache", "a", "--cache", "b"], "--cache given more than once"),
         (&["--url", url, "--auth", "basic", "--cache"], "--cache needs a value"),
+        (&["--url", url, "--auth", "tls", "--cert", "a", "--cert", "b"], "--cert given more than once"),
+        (&["--url", url, "--auth", "tls", "--key"], "--key needs a value"),
         (&["--url", url], "--auth is required"),
     ];
     for (args, message) in cases {
@@ -352,7 +354,7 @@ fn unreadable_or_invalid_ca_files_are_usage_errors() {
     let missing = std::env::temp_dir().join("cctoken-cli-no-such-ca.pem");
     let stderr =
         fails(run(&["--url", url, "--auth", "basic", "--ca-file", missing.to_str().expect("UTF-8")]), 2);
-    assert!(stderr.contains("cannot read CA file"), "{stderr}");
+    assert!(stderr.contains("cannot read the --ca-file file"), "{stderr}");
     let not_pem = temp_file("not-a-ca.pem", "hello\n");
     fails(run(&["--url", url, "--auth", "basic", "--ca-file", not_pem.to_str().expect("UTF-8")]), 2);
 }
@@ -406,6 +408,34 @@ fn a_server_that_never_answers_times_out() {
     let elapsed = start.elapsed();
     assert!(stderr.contains("timed out"), "{stderr}");
     assert!(elapsed >= Duration::from_millis(500) && elapsed < Duration::from_secs(3), "{elapsed:?}");
+}
+
+#[test]
+fn tls_presents_the_certificate_and_needs_no_secret() {
+    let (pki, client) = (TestPki::new(), ClientPki::new(ID));
+    let server = Server::https_mutual(&pki, &client, |_| token_response(TOKEN, 3600));
+    let url = server.url_localhost("/token");
+    let ca = temp_file("mtls-ca.pem", &pki.ca_pem);
+    let cert = temp_file("mtls-cert.pem", &client.cert_pem);
+    let key = temp_file("mtls-key.pem", &client.key_pem);
+    let [ca, cert, key] = [&ca, &cert, &key].map(|p| p.to_str().expect("UTF-8 path").to_owned());
+    let tls = ["--url", &url, "--auth", "tls", "--ca-file", &ca, "--cert", &cert, "--key", &key];
+    // CLIENT_ID only: the certificate is the credential.
+    succeeds(run_with_env(&[("CLIENT_ID", ID)], &tls));
+    let request = only_request(&server);
+    assert_eq!(request.body, "grant_type=client_credentials&client_id=device-7");
+    assert_eq!(request.header("authorization"), None);
+
+    let no_key = ["--url", &url, "--auth", "tls", "--ca-file", &ca, "--cert", &cert];
+    assert!(fails(run(&no_key), 2).contains("--auth tls needs --cert and --key"));
+    let stray = ["--url", &url, "--auth", "basic", "--cert", &cert, "--key", &key];
+    assert!(fails(run(&stray), 2).contains("--cert and --key go with --auth tls"));
+    // A key that is not one: a configuration error that shows none of the file.
+    let swapped = ["--url", &url, "--auth", "tls", "--ca-file", &ca, "--cert", &key, "--key", &cert];
+    let stderr = fails(run(&swapped), 2);
+    assert!(stderr.contains("the client certificate file holds no PEM certificate"), "{stderr}");
+    assert!(!stderr.contains("MII"), "{stderr}");
+    assert_eq!(server.requests().len(), 1);
 }
 
 /// Writes `contents` to a file of this test run's scratch directory.

@@ -3,6 +3,7 @@
 //! ```text
 //! CLIENT_ID=.. CLIENT_SECRET=.. fetch_token --url TOKEN_URL --auth basic|post|nfleet \
 //!     [--scope S]... [--ca-file PEM] [--timeout SECS] [--proxy URL|env] [--cache FILE] [-v]
+//! CLIENT_ID=.. fetch_token --url TOKEN_URL --auth tls --cert PEM --key PEM [...]
 //! ```
 //!
 //! On success the token alone is printed on stdout and the exit status is 0.
@@ -15,7 +16,9 @@
 //!
 //! The credentials are read from the environment only, never from the command
 //! line, where other users of the device could see them in the process list.
-//! Neither the secret nor the token is ever written to stderr.
+//! With `--auth tls` (mutual TLS) the credential is the client certificate
+//! and its key, read from the files `--cert` and `--key` name, and no secret
+//! is needed. Neither a secret, a key nor the token is ever written to stderr.
 //!
 //! With `--cache FILE` (in a build with the cargo feature `state-file`; in
 //! others it is a usage error), a state file keeps the token and
@@ -39,13 +42,20 @@ const HELP: &str = "\
 usage: CLIENT_ID=.. CLIENT_SECRET=.. fetch_token --url TOKEN_URL --auth basic|post|nfleet
                    [--scope S]... [--ca-file PEM] [--timeout SECS] [--proxy URL|env]
                    [--cache FILE] [-v]
+       CLIENT_ID=.. fetch_token --url TOKEN_URL --auth tls --cert PEM --key PEM [...]
 
 Prints an OAuth 2.0 client-credentials access token on stdout. The client id and
 secret are read from the environment variables CLIENT_ID and CLIENT_SECRET only.
 
   --url TOKEN_URL  the token endpoint (https://, or http:// to a loopback host)
   --auth STYLE     basic: client_secret_basic; post: client_secret_post;
-                   nfleet: HTTP Basic with the raw id and secret
+                   nfleet: HTTP Basic with the raw id and secret;
+                   tls: mutual TLS (RFC 8705), a client certificate instead of
+                   a secret
+  --cert PEM       with --auth tls: the client certificate (then any
+                   intermediates)
+  --key PEM        with --auth tls: its private key, unencrypted (PKCS#8,
+                   PKCS#1 or SEC1)
   --scope S        a scope to request; repeat for several
   --ca-file PEM    also trust the CA certificates in this PEM file
   --timeout SECS   deadline for the whole request (default 30)
@@ -77,6 +87,8 @@ struct Args {
     timeout: Option<Duration>,
     proxy: Option<Proxy>,
     cache: Option<String>,
+    cert: Option<String>,
+    key: Option<String>,
     verbose: bool,
     help: bool,
 }
@@ -151,6 +163,8 @@ fn parse_args(argv: impl Iterator<Item = OsString>) -> Result<Args, Failure> {
             "--timeout" => args.timeout.replace(seconds(&value()?)?).is_some(),
             "--proxy" => args.proxy.replace(proxy(value()?)).is_some(),
             "--cache" => args.cache.replace(value()?).is_some(),
+            "--cert" => args.cert.replace(value()?).is_some(),
+            "--key" => args.key.replace(value()?).is_some(),
             // Only flags are echoed: a stray argument might be a secret pasted in the wrong place.
             _ if flag.starts_with('-') => return Err(usage(format!("unknown flag '{flag}' (see --help)"))),
             _ => return Err(usage("unexpected argument: flags take the form --name VALUE (see --help)")),
@@ -172,7 +186,8 @@ fn auth_style(name: &str) -> Result<AuthStyle, Failure> {
         "post" => Ok(AuthStyle::Post),
         // NFleet: the URL as given, with the raw id and secret as Basic credentials.
         "nfleet" => Ok(AuthStyle::BasicRaw),
-        _ => Err(usage(format!("--auth must be basic, post or nfleet, not '{name}'"))),
+        "tls" => Ok(AuthStyle::TlsClientAuth),
+        _ => Err(usage(format!("--auth must be basic, post, nfleet or tls, not '{name}'"))),
     }
 }
 
@@ -207,6 +222,11 @@ fn seconds(text: &str) -> Result<Duration, Failure> {
     Err(usage(format!("--timeout must be a positive number of seconds, not '{text}'")))
 }
 
+/// The file that `flag` names; its content is never echoed.
+fn read(flag: &str, path: &str) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| usage(format!("cannot read the {flag} file '{path}': {e}")))
+}
+
 /// The environment variable `name`, which must be set and not empty.
 fn env(name: &str) -> Result<String, Failure> {
     let problem = match std::env::var(name) {
@@ -222,15 +242,23 @@ fn env(name: &str) -> Result<String, Failure> {
 fn fetch(args: Args) -> Result<String, Failure> {
     let url = args.url.ok_or_else(|| usage("--url is required (see --help)"))?;
     let style = args.auth.ok_or_else(|| usage("--auth is required (see --help)"))?;
-    let (id, secret) = (env("CLIENT_ID")?, env("CLIENT_SECRET")?);
-    // The constructor's style is replaced by the one asked for.
-    let mut config = Config::client_secret_basic(&url, &id, secret).auth_style(style);
+    let id = env("CLIENT_ID")?;
+    let mut config = match (style, args.cert, args.key) {
+        (AuthStyle::TlsClientAuth, Some(cert), Some(key)) => {
+            Config::tls_client_auth(&url, &id, read("--cert", &cert)?, read("--key", &key)?)
+        }
+        (AuthStyle::TlsClientAuth, ..) => return Err(usage("--auth tls needs --cert and --key")),
+        (_, None, None) => {
+            // The constructor's style is replaced by the one asked for.
+            Config::client_secret_basic(&url, &id, env("CLIENT_SECRET")?).auth_style(style)
+        }
+        _ => return Err(usage("--cert and --key go with --auth tls")),
+    };
     for scope in &args.scopes {
         config = config.scope(scope);
     }
     if let Some(path) = &args.ca_file {
-        let pem = std::fs::read(path).map_err(|e| usage(format!("cannot read CA file '{path}': {e}")))?;
-        config = config.add_root_pem(pem);
+        config = config.add_root_pem(read("--ca-file", path)?);
     }
     if let Some(timeout) = args.timeout {
         config = config.timeout(timeout);

@@ -158,6 +158,10 @@ fn each_part_of_the_configuration_changes_the_key() {
         config().param("resource", "api"),
         Config::client_secret_basic(url, "device-7", "s3cr3t2"),
         Config::client_secret_basic(url, "device-7", ""),
+        // Mutual TLS: the certificate and key are the credential.
+        Config::tls_client_auth(url, "device-7", "chain", "key"),
+        Config::tls_client_auth(url, "device-7", "chain2", "key"),
+        Config::tls_client_auth(url, "device-7", "chain", "key2"),
     ];
     let mut keys = vec![base];
     for variant in &variants {

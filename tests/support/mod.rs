@@ -71,6 +71,33 @@ impl Server {
         Server::https_with_chain(pki.server_chain.clone(), pki.server_key.clone_key(), handler)
     }
 
+    /// An HTTPS server presenting `pki`'s server certificate that requires a
+    /// client certificate issued by `clients`' CA (mutual TLS): a client
+    /// without one does not get past the handshake.
+    pub fn https_mutual(
+        pki: &TestPki,
+        clients: &ClientPki,
+        handler: impl Fn(&Recorded) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Server {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(clients.ca_der.clone()).expect("client CA");
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .expect("client verifier");
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())
+            .expect("server certificate");
+        Server::start(
+            Some(Arc::new(config)),
+            Arc::new(move |request: &Recorded, out: &mut dyn Write| out.write_all(&handler(request))),
+        )
+    }
+
     /// An HTTPS server presenting `chain` (leaf first, as sent) with the
     /// leaf's private `key`: a chain made elsewhere, such as one shaped like
     /// a public CA's for measuring what a handshake sends.
@@ -162,8 +189,10 @@ impl Drop for Server {
 /// (`None` if the handshake did not get that far), whether the client
 /// resumed an earlier session, and the TCP payload bytes each way (handshake
 /// and records, as a metered link would count them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsConnection {
+    /// The certificate the client presented (DER), if it presented one.
+    pub client_certificate: Option<Vec<u8>>,
     pub version: Option<rustls::ProtocolVersion>,
     pub resumed: bool,
     pub bytes_from_client: u64,
@@ -215,6 +244,7 @@ fn serve(
             let _ = tls.conn.complete_io(&mut tls.sock);
             let (list, done) = connections;
             list.lock().expect("connections").push(TlsConnection {
+                client_certificate: tls.conn.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec()),
                 version: tls.conn.protocol_version(),
                 resumed: tls.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
                 bytes_from_client: tls.sock.read,
@@ -329,6 +359,38 @@ impl TestPki {
             ca_pem: ca.pem(),
             server_chain: vec![cert.der().clone()],
             server_key: PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+        }
+    }
+}
+
+/// A CA for clients and a client certificate it issued, for mutual TLS.
+pub struct ClientPki {
+    /// The client CA's certificate, which the server trusts.
+    pub ca_der: CertificateDer<'static>,
+    /// The client's certificate (PEM), for `CN=<name>`, and its key (PKCS#8 PEM).
+    pub cert_pem: String,
+    pub key_pem: String,
+    /// The client's certificate (DER), as the server sees it.
+    pub cert_der: Vec<u8>,
+}
+
+impl ClientPki {
+    pub fn new(name: &str) -> ClientPki {
+        let ca_key = rcgen::KeyPair::generate().expect("client CA key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("client CA params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "cctoken test client CA");
+        let ca = ca_params.self_signed(&ca_key).expect("client CA certificate");
+        let key = rcgen::KeyPair::generate().expect("client key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("client params");
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, &ca, &ca_key).expect("client certificate");
+        ClientPki {
+            ca_der: ca.der().clone(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            cert_der: cert.der().to_vec(),
         }
     }
 }
