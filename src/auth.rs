@@ -44,7 +44,8 @@ impl From<&str> for ClientSecret {
 }
 
 /// A private key in PEM, for a client certificate
-/// ([`Config::tls_client_auth`](crate::Config::tls_client_auth)). Its `Debug`
+/// ([`Config::tls_client_auth`](crate::Config::tls_client_auth)) or for
+/// signing client assertions ([`Config::private_key_jwt`](crate::Config::private_key_jwt)). Its `Debug`
 /// prints `[redacted]`; reading it takes an explicit call to
 /// [`PrivateKeyPem::expose`].
 ///
@@ -117,4 +118,10 @@ pub enum AuthStyle {
     /// and no secret. Set by [`Config::tls_client_auth`](crate::Config::tls_client_auth),
     /// which takes the certificate and key.
     TlsClientAuth,
+    /// `private_key_jwt` (RFC 7523 §2.2, OpenID Connect Core §9): the form
+    /// body carries `client_id` and a client assertion, a JWT the client signs
+    /// with its own key for each request, and no secret. Set by
+    /// [`Config::private_key_jwt`](crate::Config::private_key_jwt), which
+    /// takes the key.
+    PrivateKeyJwt,
 }

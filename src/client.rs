@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use crate::auth::AuthStyle;
 use crate::config::Config;
 use crate::error::Error;
+use crate::jwt::{ServerTime, Signer};
 use crate::request::TokenRequest;
 use crate::token::Token;
 use crate::transport;
@@ -25,9 +27,10 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// println!("valid for {} s", token.lifetime().as_secs());
 /// # Ok::<(), cctoken::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct Client {
     config: Config,
+    /// For [`AuthStyle::PrivateKeyJwt`]: signs a new assertion for each request.
+    signer: Option<Signer>,
     /// Built and checked once, in `new`: the configuration cannot change.
     request: TokenRequest,
     agent: ureq::Agent,
@@ -43,8 +46,17 @@ impl Client {
                 return Err(Error::config(format!("the {what} must be more than zero and at most a day")));
             }
         }
+        let signer = match (&config.style, &config.signing_key) {
+            (AuthStyle::PrivateKeyJwt, Some(key)) => Some(Signer::new(
+                key,
+                &config.client_id,
+                config.audience(),
+                config.assertion_key_id.as_deref(),
+            )?),
+            _ => None,
+        };
         let agent = transport::agent(&config)?;
-        Ok(Client { config, request, agent })
+        Ok(Client { config, signer, request, agent })
     }
 
     /// Requests a new token, blocking for at most [`Config::timeout`].
@@ -55,18 +67,47 @@ impl Client {
     /// Logs the outcome and duration of the request (target `cctoken`; see
     /// the crate docs' "Events").
     pub fn fetch(&self) -> Result<Token, Error> {
+        let Some(signer) = &self.signer else {
+            return self.exchange(&self.request).0;
+        };
+        let first = signer.assertion()?;
+        let (result, server) = self.exchange(&self.request.with_client_assertion(&first.jwt));
+        let refused = result.as_ref().is_err_and(Error::is_credentials_rejected);
+        if !signer.record(&first, server, refused) {
+            return result;
+        }
+        // A refusal that the wall clock explains: one more request at once,
+        // on the server's time (whose answer can ask for no further one).
+        let second = signer.assertion()?;
+        let (result, server) = self.exchange(&self.request.with_client_assertion(&second.jwt));
+        signer.record(&second, server, result.is_err());
+        result
+    }
+
+    /// Sends `request` and reads the answer: the token or the error, and the
+    /// server's clock as its `Date` said, with when the answer arrived.
+    fn exchange(&self, request: &TokenRequest) -> (Result<Token, Error>, Option<ServerTime>) {
         let sent_at = crate::now();
-        let result = transport::send(&self.agent, &self.config, &self.request).and_then(|received| {
+        let mut server = None;
+        let result = transport::send(&self.agent, &self.config, request).and_then(|received| {
             let response = received.response();
+            server = response.date_secs().map(|date| ServerTime { date, at: crate::now() });
             self.config.parse_response(&response, sent_at)
         });
         crate::events::token_request(self.config.url(), crate::now() - sent_at, &result);
-        result
+        (result, server)
     }
 
     /// The configuration this client was built from.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+}
+
+/// Shows the configuration (itself without secrets or keys).
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("config", &self.config).finish_non_exhaustive()
     }
 }
 

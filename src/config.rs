@@ -38,6 +38,11 @@ pub struct Config {
     pub(crate) client_secret: ClientSecret,
     /// The client certificate chain (PEM) and its key, for mutual TLS.
     pub(crate) client_cert: Option<(Vec<u8>, PrivateKeyPem)>,
+    /// The key that signs client assertions, and the assertions' `aud` (the
+    /// token URL unless set) and `kid`.
+    pub(crate) signing_key: Option<PrivateKeyPem>,
+    pub(crate) assertion_audience: Option<String>,
+    pub(crate) assertion_key_id: Option<String>,
     pub(crate) scopes: Vec<String>,
     pub(crate) params: Vec<(String, String)>,
     pub(crate) default_lifetime: Duration,
@@ -84,6 +89,9 @@ impl fmt::Debug for Config {
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
             .field("client_certificate", &self.client_cert.is_some())
+            .field("signing_key", &self.signing_key.is_some())
+            .field("assertion_audience", &self.assertion_audience)
+            .field("assertion_key_id", &self.assertion_key_id)
             .field("scopes", &self.scopes)
             .field("param_names", &param_names)
             .field("default_lifetime", &self.default_lifetime)
@@ -108,6 +116,9 @@ impl Config {
             client_id: id.to_owned(),
             client_secret: secret,
             client_cert: None,
+            signing_key: None,
+            assertion_audience: None,
+            assertion_key_id: None,
             scopes: Vec::new(),
             params: Vec::new(),
             default_lifetime: Duration::from_secs(600),
@@ -202,6 +213,61 @@ impl Config {
         let config =
             Self::new(token_url.to_owned(), AuthStyle::TlsClientAuth, client_id, ClientSecret::new(""));
         Config { client_cert: Some((cert_chain_pem.into(), key_pem.into())), ..config }
+    }
+
+    /// A server that authenticates clients by a signed JWT, `private_key_jwt`
+    /// (RFC 7523 §2.2, OpenID Connect Core §9): [`AuthStyle::PrivateKeyJwt`].
+    /// For each token request the client signs a new assertion with `key_pem`
+    /// (with the `ureq` feature: [`Client`](crate::Client) does it) and sends
+    /// it as `client_assertion`, with `client_id` and no secret.
+    ///
+    /// The assertion: header `alg` RS256 (an RSA key of at least 2048 bits)
+    /// or ES256 (an ECDSA key on P-256, signed as the fixed-size r ‖ s that
+    /// JWS requires), `typ` JWT, and `kid` if [`Config::assertion_key_id`]
+    /// gave one; claims `iss` and `sub` the client id, `aud` the token URL
+    /// (or [`Config::assertion_audience`]), a random `jti`, `iat`, and `exp`
+    /// 60 seconds later. The key is PEM, unencrypted: PKCS#8 (`PRIVATE KEY`),
+    /// PKCS#1 (`RSA PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`).
+    /// [`Client::new`](crate::Client::new) refuses with
+    /// [`Error::Config`](crate::Error::Config) an encrypted key, a public key,
+    /// RSA under 2048 bits, another curve than P-256, and a file without a key.
+    ///
+    /// `iat` comes from the wall clock, unless it reads earlier than this
+    /// release of cctoken (a unit without a real-time clock, before NTP), or
+    /// the server refused an assertion while its `Date` was more than 30
+    /// seconds away from the assertion's `iat`: then from the server's last
+    /// `Date`, carried forward on cctoken's clock. Such a refusal is followed
+    /// at once by one more request, on the server's time.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = cctoken::Config::private_key_jwt(
+    ///     "https://auth.example.com/realms/fleet/protocol/openid-connect/token",
+    ///     "unit-0042",
+    ///     std::fs::read("/etc/unit/assertion.key")?,
+    /// )
+    /// .assertion_key_id("unit-0042-2026");
+    /// # Ok(()) }
+    /// ```
+    pub fn private_key_jwt(token_url: &str, client_id: &str, key_pem: impl Into<PrivateKeyPem>) -> Self {
+        let config =
+            Self::new(token_url.to_owned(), AuthStyle::PrivateKeyJwt, client_id, ClientSecret::new(""));
+        Config { signing_key: Some(key_pem.into()), ..config }
+    }
+
+    /// The `aud` claim of client assertions ([`Config::private_key_jwt`]).
+    /// Defaults to the token URL, as RFC 7523 §3 asks; some servers want
+    /// their issuer identifier instead (draft-ietf-oauth-rfc7523bis).
+    pub fn assertion_audience(mut self, audience: &str) -> Self {
+        self.assertion_audience = Some(audience.to_owned());
+        self
+    }
+
+    /// The `kid` header of client assertions ([`Config::private_key_jwt`]):
+    /// which of the client's registered keys signed it. Defaults to none.
+    pub fn assertion_key_id(mut self, key_id: &str) -> Self {
+        self.assertion_key_id = Some(key_id.to_owned());
+        self
     }
 
     /// Changes how the credentials are sent. Defaults to the constructor's
@@ -327,6 +393,19 @@ impl Config {
     /// How the credentials are sent.
     pub fn style(&self) -> AuthStyle {
         self.style
+    }
+
+    /// The key of [`Config::private_key_jwt`], for another transport to sign
+    /// assertions with.
+    pub fn signing_key(&self) -> Option<&PrivateKeyPem> {
+        self.signing_key.as_ref()
+    }
+
+    /// The `aud` of client assertions: [`Config::assertion_audience`], or the
+    /// token URL.
+    #[cfg_attr(not(feature = "ureq"), allow(dead_code))]
+    pub(crate) fn audience(&self) -> &str {
+        self.assertion_audience.as_deref().unwrap_or(&self.url)
     }
 
     /// The client certificate chain and key of [`Config::tls_client_auth`],

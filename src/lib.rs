@@ -15,6 +15,7 @@
 //! | [`Config::client_secret_basic`] | RFC 6749 `client_secret_basic` | HTTP Basic of the form-urlencoded id and secret ([`AuthStyle::Basic`]) |
 //! | [`Config::client_secret_post`] | `client_secret_post` (NXTsoft, …) | `client_id` / `client_secret` in the form body ([`AuthStyle::Post`]) |
 //! | [`Config::tls_client_auth`] | RFC 8705 `tls_client_auth`, `self_signed_tls_client_auth` | a client certificate in the TLS handshake, `client_id` in the form body ([`AuthStyle::TlsClientAuth`]) |
+//! | [`Config::private_key_jwt`] | RFC 7523 `private_key_jwt` | a JWT signed with the client's key for each request, with `client_id`, in the form body ([`AuthStyle::PrivateKeyJwt`]) |
 //!
 //! Every request is `grant_type=client_credentials` (plus `scope` and any
 //! extra parameters) as `application/x-www-form-urlencoded`, with
@@ -177,6 +178,8 @@ mod clock;
 mod config;
 mod error;
 mod events;
+#[cfg(feature = "ureq")]
+mod jwt;
 mod policy;
 mod request;
 mod response;

@@ -37,7 +37,35 @@ impl TokenRequest {
     pub fn body(&self) -> &str {
         &self.body
     }
+
+    /// This request with a client assertion added, as
+    /// [`AuthStyle::PrivateKeyJwt`] needs for each request:
+    /// `client_assertion_type` (RFC 7523's JWT bearer type) and
+    /// `client_assertion`, the signed JWT. [`Client`](crate::Client) signs
+    /// and adds one itself; another transport signs with
+    /// [`Config::signing_key`] and adds it here.
+    ///
+    /// ```
+    /// let config = cctoken::Config::private_key_jwt("https://auth.example.com/token", "unit-7", "(key)");
+    /// let request = config.request()?.with_client_assertion("eyJ.eyJ.sig");
+    /// assert_eq!(
+    ///     request.body(),
+    ///     "grant_type=client_credentials&client_id=unit-7\
+    ///      &client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer\
+    ///      &client_assertion=eyJ.eyJ.sig"
+    /// );
+    /// # Ok::<(), cctoken::Error>(())
+    /// ```
+    pub fn with_client_assertion(&self, assertion: &str) -> TokenRequest {
+        let mut request = self.clone();
+        push_param(&mut request.body, "client_assertion_type", ASSERTION_TYPE);
+        push_param(&mut request.body, "client_assertion", assertion);
+        request
+    }
 }
+
+/// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
+pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 impl fmt::Debug for TokenRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -80,6 +108,16 @@ impl Config {
                 "tls_client_auth needs a client certificate and key: use Config::tls_client_auth",
             ));
         }
+        if self.style == AuthStyle::PrivateKeyJwt && self.signing_key.is_none() {
+            return Err(Error::config("private_key_jwt needs a signing key: use Config::private_key_jwt"));
+        }
+        for (what, value) in
+            [("assertion audience", &self.assertion_audience), ("assertion key id", &self.assertion_key_id)]
+        {
+            if let Some(value) = value {
+                check_text(what, value)?;
+            }
+        }
         check_text("client id", &self.client_id)?;
         check_text("client secret", self.client_secret.expose())?;
         for scope in &self.scopes {
@@ -102,6 +140,7 @@ impl Config {
                 "scope" => "use Config::scope",
                 "client_id" => "pass the client id to the constructor",
                 "client_secret" => "pass the client secret to the constructor",
+                "client_assertion" | "client_assertion_type" => "use Config::private_key_jwt",
                 _ => continue,
             };
             return Err(Error::config(format!(
@@ -126,8 +165,9 @@ impl Config {
                 push_param(&mut body, "client_id", id);
                 push_param(&mut body, "client_secret", secret);
             }
-            // The certificate in the handshake is the credential.
-            AuthStyle::TlsClientAuth => push_param(&mut body, "client_id", id),
+            // The certificate in the handshake is the credential; for a JWT,
+            // the assertion added to each request.
+            AuthStyle::TlsClientAuth | AuthStyle::PrivateKeyJwt => push_param(&mut body, "client_id", id),
         }
         // One `scope` parameter with the scopes space-separated: form encoding maps each character
         // on its own, so this is `form_encode(&scopes.join(" "))` without the joined copy.
@@ -154,15 +194,24 @@ pub(crate) fn basic_credentials(user: &str, password: &str) -> String {
 /// Standard base64 with padding (RFC 4648 §4). Written out because it is all
 /// cctoken needs of a base64 crate, and the core then needs no such crate.
 fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    encode(bytes, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", true)
+}
+
+/// base64url without padding (RFC 4648 §5), as JWS uses it (RFC 7515 §2).
+#[cfg_attr(not(feature = "ureq"), allow(dead_code))]
+pub(crate) fn base64url(bytes: &[u8]) -> String {
+    encode(bytes, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", false)
+}
+
+fn encode(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
         let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
+                out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else if pad {
                 out.push('=');
             }
         }
@@ -350,6 +399,11 @@ mod tests {
         assert_eq!(base64(b"f"), "Zg==");
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        for len in 0..70u8 {
+            let bytes: Vec<u8> = (0..len).map(|i| i.wrapping_mul(97).wrapping_add(251)).collect();
+            assert_eq!(base64url(&bytes), url.encode(&bytes), "{bytes:?}");
+        }
         let all: Vec<u8> = (0..=255).collect();
         for len in 0..all.len() {
             assert_eq!(base64(&all[..len]), standard.encode(&all[..len]), "{len}");
@@ -409,12 +463,22 @@ mod tests {
                 "the form parameter client_secret cannot be set with Config::param: \
                  pass the client secret to the constructor",
             ),
+            (
+                "client_assertion",
+                "the form parameter client_assertion cannot be set with Config::param: use Config::private_key_jwt",
+            ),
+            (
+                "client_assertion_type",
+                "the form parameter client_assertion_type cannot be set with Config::param: \
+                 use Config::private_key_jwt",
+            ),
         ];
         for (name, want) in cases {
             for config in [
                 Config::client_secret_basic(url, "id", "s"),
                 Config::client_secret_post(url, "id", "s"),
                 Config::nfleet("guid", "key", "s").scope("a"),
+                Config::private_key_jwt(url, "id", "key"),
             ] {
                 let config = config.param("audience", "x").param(name, "x");
                 match config.request() {
@@ -427,12 +491,12 @@ mod tests {
         let req = Config::client_secret_post(url, "id", "s")
             .param("Scope", "a")
             .param("grant_type_hint", "b")
-            .param("client_assertion", "c")
+            .param("client_assertion_hint", "c")
             .request()
             .unwrap();
         assert_eq!(
             req.body(),
-            "grant_type=client_credentials&client_id=id&client_secret=s&Scope=a&grant_type_hint=b&client_assertion=c"
+            "grant_type=client_credentials&client_id=id&client_secret=s&Scope=a&grant_type_hint=b&client_assertion_hint=c"
         );
     }
 

@@ -62,6 +62,13 @@ impl<'a> HttpResponse<'a> {
         self
     }
 
+    /// The `Date` header, as seconds since the Unix epoch, if it is a valid
+    /// IMF-fixdate.
+    #[cfg_attr(not(feature = "ureq"), allow(dead_code))]
+    pub(crate) fn date_secs(&self) -> Option<u64> {
+        self.date.and_then(http_date)
+    }
+
     /// The status code.
     pub fn status(&self) -> u16 {
         self.status
@@ -359,7 +366,7 @@ fn retry_after(value: &str, date: Option<&str>, now: SystemTime) -> Option<Durat
 
 /// Seconds since the Unix epoch of an IMF-fixdate such as
 /// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7).
-fn http_date(text: &str) -> Option<u64> {
+pub(crate) fn http_date(text: &str) -> Option<u64> {
     let mut parts = text.split_ascii_whitespace();
     let (_weekday, day, month, year, time, zone) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);

@@ -236,12 +236,16 @@ fn key(config: &Config) -> [u8; 32] {
         AuthStyle::BasicRaw => b"basic-raw",
         AuthStyle::Post => b"post",
         AuthStyle::TlsClientAuth => b"tls-client-auth",
+        AuthStyle::PrivateKeyJwt => b"private-key-jwt",
     };
     part(&mut hash, style);
     // The certificate and its key are the credential of mutual TLS: a new
     // one is a new client, as a rotated secret is.
     if let Some((chain, key)) = config.client_certificate() {
         part(&mut hash, &sha256(chain));
+        part(&mut hash, &sha256(key.expose()));
+    }
+    if let Some(key) = config.signing_key() {
         part(&mut hash, &sha256(key.expose()));
     }
     part(&mut hash, &(config.scopes.len() as u64).to_be_bytes());

@@ -121,20 +121,7 @@ fn client_cert(config: &Config, provider: &CryptoProvider) -> Result<Option<Clie
         return Err(Error::config("the client certificate file holds no PEM certificate"));
     }
     let key_pem = key_pem.expose();
-    let contains = |needle: &[u8]| key_pem.windows(needle.len()).any(|w| w == needle);
-    // An encrypted key (PKCS#8's `ENCRYPTED PRIVATE KEY`, or OpenSSL's
-    // `Proc-Type: 4,ENCRYPTED`) or a public key would otherwise read as no key.
-    if contains(b"ENCRYPTED") {
-        return Err(Error::config(
-            "the client key is encrypted: give it unencrypted (openssl pkey -in KEY -out KEY.plain), \
-             on a file only the agent can read",
-        ));
-    }
-    if contains(b"PUBLIC KEY-----") {
-        return Err(Error::config("the client key file holds a public key, not the private key"));
-    }
-    let (Ok(key_der), Ok(key)) = (PrivateKeyDer::from_pem_slice(key_pem), PrivateKey::from_pem(key_pem))
-    else {
+    let (key_der, Ok(key)) = (private_key_der(key_pem)?, PrivateKey::from_pem(key_pem)) else {
         return Err(Error::config("the client key file holds no PEM private key"));
     };
     let ders = chain.iter().map(|cert| CertificateDer::from(cert.der().to_vec())).collect();
@@ -151,6 +138,25 @@ fn client_cert(config: &Config, provider: &CryptoProvider) -> Result<Option<Clie
              P-384, or Ed25519",
         )),
     }
+}
+
+/// The first private key in `pem`, for a client certificate or a client
+/// assertion; an encrypted key (PKCS#8's `ENCRYPTED PRIVATE KEY`, or
+/// OpenSSL's `Proc-Type: 4,ENCRYPTED`) or a public key, which would otherwise
+/// read as no key at all, is named as such. Nothing of the file is quoted.
+pub(crate) fn private_key_der(pem: &[u8]) -> Result<PrivateKeyDer<'static>, Error> {
+    let contains = |needle: &[u8]| pem.windows(needle.len()).any(|w| w == needle);
+    if contains(b"ENCRYPTED") {
+        return Err(Error::config(
+            "the client key is encrypted: give it unencrypted (openssl pkey -in KEY -out KEY.plain), \
+             on a file only the agent can read",
+        ));
+    }
+    if contains(b"PUBLIC KEY-----") {
+        return Err(Error::config("the client key file holds a public key, not the private key"));
+    }
+    PrivateKeyDer::from_pem_slice(pem)
+        .map_err(|_| Error::config("the client key file holds no PEM private key"))
 }
 
 /// The configured roots: the CA files, plus Mozilla's unless turned off.

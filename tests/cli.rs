@@ -279,7 +279,7 @@ fn malformed_command_lines_are_usage_errors() {
     let cases: &[(&[&str], &str)] = &[
         (&["--url", url, "--auth", "basic", "--verbosity"], "unknown flag '--verbosity'"),
         (&["--url", url, "--auth", "basic", "extra"], "unexpected argument"),
-        (&["--url", url, "--auth", "basci"], "--auth must be basic, post, nfleet or tls"),
+        (&["--url", url, "--auth", "basci"], "--auth must be basic, post, nfleet, tls or jwt"),
         (&["--auth", "basic", "--url"], "--url needs a value"),
         (&["--url", "--auth", "basic"], "--url needs a value"),
         (&["--url", url, "--auth", "basic", "--url", url], "--url given more than once"),
@@ -429,12 +429,54 @@ fn tls_presents_the_certificate_and_needs_no_secret() {
     let no_key = ["--url", &url, "--auth", "tls", "--ca-file", &ca, "--cert", &cert];
     assert!(fails(run(&no_key), 2).contains("--auth tls needs --cert and --key"));
     let stray = ["--url", &url, "--auth", "basic", "--cert", &cert, "--key", &key];
-    assert!(fails(run(&stray), 2).contains("--cert and --key go with --auth tls"));
+    assert!(fails(run(&stray), 2).contains("--cert and --key go with --auth tls, --key with --auth jwt"));
     // A key that is not one: a configuration error that shows none of the file.
     let swapped = ["--url", &url, "--auth", "tls", "--ca-file", &ca, "--cert", &key, "--key", &cert];
     let stderr = fails(run(&swapped), 2);
     assert!(stderr.contains("the client certificate file holds no PEM certificate"), "{stderr}");
     assert!(!stderr.contains("MII"), "{stderr}");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn jwt_signs_an_assertion_with_the_key_and_needs_no_secret() {
+    let server = issuing_server();
+    let url = server.url("/token");
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/p256.pem");
+    let jwt = [
+        "--url",
+        &url,
+        "--auth",
+        "jwt",
+        "--key",
+        key,
+        "--kid",
+        "k-1",
+        "--audience",
+        "https://issuer.example",
+    ];
+    succeeds(run_with_env(&[("CLIENT_ID", ID)], &jwt));
+    let request = only_request(&server);
+    let assertion = request
+        .body
+        .strip_prefix(
+            "grant_type=client_credentials&client_id=device-7\
+             &client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer\
+             &client_assertion=",
+        )
+        .expect("the form of private_key_jwt");
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = assertion.split('.').next().and_then(|h| b64.decode(h).ok()).unwrap_or_default();
+    assert_eq!(String::from_utf8_lossy(&header), r#"{"alg":"ES256","typ":"JWT","kid":"k-1"}"#);
+
+    assert!(
+        fails(run(&["--url", &url, "--auth", "jwt"]), 2).contains("--auth jwt needs --key, and no --cert")
+    );
+    let stray = ["--url", &url, "--auth", "basic", "--kid", "k-1"];
+    assert!(fails(run(&stray), 2).contains("--kid and --audience go with --auth jwt"));
+    let p384 = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/p384.pem");
+    let stderr = fails(run(&["--url", &url, "--auth", "jwt", "--key", p384]), 2);
+    assert!(stderr.contains("the client key is on P-384: ES256 needs a P-256 key"), "{stderr}");
     assert_eq!(server.requests().len(), 1);
 }
 

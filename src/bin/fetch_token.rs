@@ -4,6 +4,7 @@
 //! CLIENT_ID=.. CLIENT_SECRET=.. fetch_token --url TOKEN_URL --auth basic|post|nfleet \
 //!     [--scope S]... [--ca-file PEM] [--timeout SECS] [--proxy URL|env] [--cache FILE] [-v]
 //! CLIENT_ID=.. fetch_token --url TOKEN_URL --auth tls --cert PEM --key PEM [...]
+//! CLIENT_ID=.. fetch_token --url TOKEN_URL --auth jwt --key PEM [--kid KID] [--audience AUD] [...]
 //! ```
 //!
 //! On success the token alone is printed on stdout and the exit status is 0.
@@ -17,8 +18,9 @@
 //! The credentials are read from the environment only, never from the command
 //! line, where other users of the device could see them in the process list.
 //! With `--auth tls` (mutual TLS) the credential is the client certificate
-//! and its key, read from the files `--cert` and `--key` name, and no secret
-//! is needed. Neither a secret, a key nor the token is ever written to stderr.
+//! and its key, read from the files `--cert` and `--key` name, and with
+//! `--auth jwt` (`private_key_jwt`) the key that `--key` names signs a client
+//! assertion for each request: no secret is needed. Neither a secret, a key nor the token is ever written to stderr.
 //!
 //! With `--cache FILE` (in a build with the cargo feature `state-file`; in
 //! others it is a usage error), a state file keeps the token and
@@ -43,6 +45,8 @@ usage: CLIENT_ID=.. CLIENT_SECRET=.. fetch_token --url TOKEN_URL --auth basic|po
                    [--scope S]... [--ca-file PEM] [--timeout SECS] [--proxy URL|env]
                    [--cache FILE] [-v]
        CLIENT_ID=.. fetch_token --url TOKEN_URL --auth tls --cert PEM --key PEM [...]
+       CLIENT_ID=.. fetch_token --url TOKEN_URL --auth jwt --key PEM [--kid KID]
+                   [--audience AUD] [...]
 
 Prints an OAuth 2.0 client-credentials access token on stdout. The client id and
 secret are read from the environment variables CLIENT_ID and CLIENT_SECRET only.
@@ -51,11 +55,15 @@ secret are read from the environment variables CLIENT_ID and CLIENT_SECRET only.
   --auth STYLE     basic: client_secret_basic; post: client_secret_post;
                    nfleet: HTTP Basic with the raw id and secret;
                    tls: mutual TLS (RFC 8705), a client certificate instead of
-                   a secret
+                   a secret; jwt: private_key_jwt (RFC 7523), an assertion
+                   signed with --key instead of a secret
   --cert PEM       with --auth tls: the client certificate (then any
                    intermediates)
-  --key PEM        with --auth tls: its private key, unencrypted (PKCS#8,
-                   PKCS#1 or SEC1)
+  --key PEM        with --auth tls: its private key; with --auth jwt: the key
+                   that signs (RSA for RS256, P-256 for ES256); unencrypted
+                   PKCS#8, PKCS#1 or SEC1
+  --kid KID        with --auth jwt: the assertion's key id
+  --audience AUD   with --auth jwt: the assertion's aud (default: TOKEN_URL)
   --scope S        a scope to request; repeat for several
   --ca-file PEM    also trust the CA certificates in this PEM file
   --timeout SECS   deadline for the whole request (default 30)
@@ -89,6 +97,8 @@ struct Args {
     cache: Option<String>,
     cert: Option<String>,
     key: Option<String>,
+    kid: Option<String>,
+    audience: Option<String>,
     verbose: bool,
     help: bool,
 }
@@ -165,6 +175,8 @@ fn parse_args(argv: impl Iterator<Item = OsString>) -> Result<Args, Failure> {
             "--cache" => args.cache.replace(value()?).is_some(),
             "--cert" => args.cert.replace(value()?).is_some(),
             "--key" => args.key.replace(value()?).is_some(),
+            "--kid" => args.kid.replace(value()?).is_some(),
+            "--audience" => args.audience.replace(value()?).is_some(),
             // Only flags are echoed: a stray argument might be a secret pasted in the wrong place.
             _ if flag.starts_with('-') => return Err(usage(format!("unknown flag '{flag}' (see --help)"))),
             _ => return Err(usage("unexpected argument: flags take the form --name VALUE (see --help)")),
@@ -187,7 +199,8 @@ fn auth_style(name: &str) -> Result<AuthStyle, Failure> {
         // NFleet: the URL as given, with the raw id and secret as Basic credentials.
         "nfleet" => Ok(AuthStyle::BasicRaw),
         "tls" => Ok(AuthStyle::TlsClientAuth),
-        _ => Err(usage(format!("--auth must be basic, post, nfleet or tls, not '{name}'"))),
+        "jwt" => Ok(AuthStyle::PrivateKeyJwt),
+        _ => Err(usage(format!("--auth must be basic, post, nfleet, tls or jwt, not '{name}'"))),
     }
 }
 
@@ -243,16 +256,30 @@ fn fetch(args: Args) -> Result<String, Failure> {
     let url = args.url.ok_or_else(|| usage("--url is required (see --help)"))?;
     let style = args.auth.ok_or_else(|| usage("--auth is required (see --help)"))?;
     let id = env("CLIENT_ID")?;
+    if style != AuthStyle::PrivateKeyJwt && (args.kid.is_some() || args.audience.is_some()) {
+        return Err(usage("--kid and --audience go with --auth jwt"));
+    }
     let mut config = match (style, args.cert, args.key) {
         (AuthStyle::TlsClientAuth, Some(cert), Some(key)) => {
             Config::tls_client_auth(&url, &id, read("--cert", &cert)?, read("--key", &key)?)
         }
         (AuthStyle::TlsClientAuth, ..) => return Err(usage("--auth tls needs --cert and --key")),
+        (AuthStyle::PrivateKeyJwt, None, Some(key)) => {
+            let mut config = Config::private_key_jwt(&url, &id, read("--key", &key)?);
+            if let Some(kid) = &args.kid {
+                config = config.assertion_key_id(kid);
+            }
+            if let Some(audience) = &args.audience {
+                config = config.assertion_audience(audience);
+            }
+            config
+        }
+        (AuthStyle::PrivateKeyJwt, ..) => return Err(usage("--auth jwt needs --key, and no --cert")),
         (_, None, None) => {
             // The constructor's style is replaced by the one asked for.
             Config::client_secret_basic(&url, &id, env("CLIENT_SECRET")?).auth_style(style)
         }
-        _ => return Err(usage("--cert and --key go with --auth tls")),
+        _ => return Err(usage("--cert and --key go with --auth tls, --key with --auth jwt")),
     };
     for scope in &args.scopes {
         config = config.scope(scope);

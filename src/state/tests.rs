@@ -162,6 +162,9 @@ fn each_part_of_the_configuration_changes_the_key() {
         Config::tls_client_auth(url, "device-7", "chain", "key"),
         Config::tls_client_auth(url, "device-7", "chain2", "key"),
         Config::tls_client_auth(url, "device-7", "chain", "key2"),
+        // private_key_jwt: the signing key is the credential.
+        Config::private_key_jwt(url, "device-7", "key"),
+        Config::private_key_jwt(url, "device-7", "key2"),
     ];
     let mut keys = vec![base];
     for variant in &variants {
