@@ -10,11 +10,11 @@
 #  - the bytes on the wire (TCP payload, both directions, counted by examples/token_server for each
 #    connection) of one token fetch with a full TLS 1.3 handshake, of a second fetch by the same
 #    Client on a new connection, which resumes the TLS session (examples/two_fetches), and of
-#    `fetch_token --cache` answering from its state file (feature state-file, profile min). The
-#    server sends a chain shaped like a public CA's, made here with openssl: an RSA-2048 leaf for
-#    localhost with a public leaf's extensions (two filler SCTs included) and an RSA-2048
-#    intermediate signed by an RSA-4096 root, which is not sent (as Let's Encrypt's R10 and ISRG
-#    Root X1); the table names their sizes.
+#    `fetch_token --cache` answering from its state file (built with every feature, state-file and
+#    jwt, in profile min; its size is printed too). The server sends a chain shaped like a public
+#    CA's, made here with openssl: an RSA-2048 leaf for localhost with a public leaf's extensions
+#    (two filler SCTs included) and an RSA-2048 intermediate signed by an RSA-4096 root, which is
+#    not sent (as Let's Encrypt's R10 and ISRG Root X1); the table names their sizes.
 #
 #   bash scripts/footprint.sh                # measure and print
 #   bash scripts/footprint.sh --check        # also exit 1 if a goal is missed
@@ -221,8 +221,9 @@ wait_connections() { # n: until the server has reported n connections
 
 # fetch_token and the two examples, profile min, with the state file (for --cache).
 build_bytes() {
-    log "building fetch_token, token_server and two_fetches (profile min --features state-file)"
-    cargo build --quiet --profile min --features state-file --bin fetch_token --example token_server --example two_fetches
+    log "building fetch_token, token_server and two_fetches (profile min --features state-file,jwt)"
+    cargo build --quiet --profile min --features state-file,jwt --bin fetch_token --example token_server \
+        --example two_fetches
     mkdir -p "$work/bytes"
     cp "$target_dir/min/fetch_token" "$target_dir/min/examples/token_server" "$target_dir/min/examples/two_fetches" \
         "$work/bytes/"
@@ -384,6 +385,8 @@ size_musl_no_roots=$(size "$work/musl-no-roots/fetch_token")
 crates_default=$(crates)
 crates_no_roots=$(crates --no-default-features --features ureq)
 crates_core=$(crates --no-default-features)
+size_all=$(size "$work/bytes/fetch_token")
+crates_all=$(crates --features state-file,jwt)
 
 row() { # label size size-goal crates crates-goal rss rss-goal ("-": no goal)
     local size_cell crates_cell rss_cell
@@ -411,6 +414,9 @@ row "bare_fetch, without webpki-roots" "$size_bare_no_roots" - "$crates_no_roots
 goal "$crates_core" "$GOAL_CRATES_CORE"
 echo
 echo "The core alone (\`--no-default-features\`: no ureq, rustls or ring): $crates_core crates (≤ $GOAL_CRATES_CORE: $verdict)"
+echo "fetch_token with every feature (--features state-file,jwt, as built for the bytes below):" \
+    "$(group <<<"$size_all") B = $(kib "$size_all") KiB, $crates_all crates;" \
+    "$(group <<<$((size_all - size_default))) B more than with the default features"
 echo "fetch_token minus bare_fetch: $(group <<<$((size_default - size_bare_default))) B with the default features," \
     "$(group <<<$((size_no_roots - size_bare_no_roots))) B without webpki-roots"
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::auth::AuthStyle;
 use crate::config::Config;
 use crate::error::Error;
+#[cfg(feature = "jwt")]
 use crate::jwt::{ServerTime, Signer};
 use crate::request::TokenRequest;
 use crate::token::Token;
@@ -30,6 +31,7 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 pub struct Client {
     config: Config,
     /// For [`AuthStyle::PrivateKeyJwt`]: signs a new assertion for each request.
+    #[cfg(feature = "jwt")]
     signer: Option<Signer>,
     /// Built and checked once, in `new`: the configuration cannot change.
     request: TokenRequest,
@@ -46,6 +48,13 @@ impl Client {
                 return Err(Error::config(format!("the {what} must be more than zero and at most a day")));
             }
         }
+        #[cfg(not(feature = "jwt"))]
+        if config.style == AuthStyle::PrivateKeyJwt {
+            return Err(Error::config(
+                "private_key_jwt needs cctoken's cargo feature jwt, which this build lacks",
+            ));
+        }
+        #[cfg(feature = "jwt")]
         let signer = match (&config.style, &config.signing_key) {
             (AuthStyle::PrivateKeyJwt, Some(key)) => Some(Signer::new(
                 key,
@@ -56,7 +65,13 @@ impl Client {
             _ => None,
         };
         let agent = transport::agent(&config)?;
-        Ok(Client { config, signer, request, agent })
+        Ok(Client {
+            config,
+            #[cfg(feature = "jwt")]
+            signer,
+            request,
+            agent,
+        })
     }
 
     /// Requests a new token, blocking for at most [`Config::timeout`].
@@ -67,11 +82,20 @@ impl Client {
     /// Logs the outcome and duration of the request (target `cctoken`; see
     /// the crate docs' "Events").
     pub fn fetch(&self) -> Result<Token, Error> {
-        let Some(signer) = &self.signer else {
-            return self.exchange(&self.request).0;
-        };
+        #[cfg(feature = "jwt")]
+        if let Some(signer) = &self.signer {
+            return self.fetch_with_assertion(signer);
+        }
+        self.exchange(&self.request).0
+    }
+
+    /// [`Client::fetch`] with a client assertion from `signer`.
+    #[cfg(feature = "jwt")]
+    fn fetch_with_assertion(&self, signer: &Signer) -> Result<Token, Error> {
+        let server_time = |date: Option<u64>| date.map(|date| ServerTime { date, at: crate::now() });
         let first = signer.assertion()?;
-        let (result, server) = self.exchange(&self.request.with_client_assertion(&first.jwt));
+        let (result, date) = self.exchange(&self.request.with_client_assertion(&first.jwt));
+        let server = server_time(date);
         let refused = result.as_ref().is_err_and(Error::is_credentials_rejected);
         if !signer.record(&first, server, refused) {
             return result;
@@ -79,19 +103,19 @@ impl Client {
         // A refusal that the wall clock explains: one more request at once,
         // on the server's time (whose answer can ask for no further one).
         let second = signer.assertion()?;
-        let (result, server) = self.exchange(&self.request.with_client_assertion(&second.jwt));
-        signer.record(&second, server, result.is_err());
+        let (result, date) = self.exchange(&self.request.with_client_assertion(&second.jwt));
+        signer.record(&second, server_time(date), result.is_err());
         result
     }
 
     /// Sends `request` and reads the answer: the token or the error, and the
-    /// server's clock as its `Date` said, with when the answer arrived.
-    fn exchange(&self, request: &TokenRequest) -> (Result<Token, Error>, Option<ServerTime>) {
+    /// server's clock as its `Date` said (seconds since the Unix epoch).
+    fn exchange(&self, request: &TokenRequest) -> (Result<Token, Error>, Option<u64>) {
         let sent_at = crate::now();
         let mut server = None;
         let result = transport::send(&self.agent, &self.config, request).and_then(|received| {
             let response = received.response();
-            server = response.date_secs().map(|date| ServerTime { date, at: crate::now() });
+            server = response.date_secs();
             self.config.parse_response(&response, sent_at)
         });
         crate::events::token_request(self.config.url(), crate::now() - sent_at, &result);

@@ -218,8 +218,11 @@ impl Config {
     /// A server that authenticates clients by a signed JWT, `private_key_jwt`
     /// (RFC 7523 §2.2, OpenID Connect Core §9): [`AuthStyle::PrivateKeyJwt`].
     /// For each token request the client signs a new assertion with `key_pem`
-    /// (with the `ureq` feature: [`Client`](crate::Client) does it) and sends
-    /// it as `client_assertion`, with `client_id` and no secret.
+    /// and sends it as `client_assertion`, with `client_id` and no secret.
+    /// [`Client`](crate::Client) signs with the cargo feature `jwt` (not
+    /// default); without it, `Client::new` refuses this configuration, and
+    /// another transport can sign with [`Config::signing_key`] and
+    /// [`TokenRequest::with_client_assertion`](crate::TokenRequest::with_client_assertion).
     ///
     /// The assertion: header `alg` RS256 (an RSA key of at least 2048 bits)
     /// or ES256 (an ECDSA key on P-256, signed as the fixed-size r ‖ s that
@@ -403,7 +406,7 @@ impl Config {
 
     /// The `aud` of client assertions: [`Config::assertion_audience`], or the
     /// token URL.
-    #[cfg_attr(not(feature = "ureq"), allow(dead_code))]
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn audience(&self) -> &str {
         self.assertion_audience.as_deref().unwrap_or(&self.url)
     }

@@ -178,7 +178,7 @@ mod clock;
 mod config;
 mod error;
 mod events;
-#[cfg(feature = "ureq")]
+#[cfg(feature = "jwt")]
 mod jwt;
 mod policy;
 mod request;

@@ -198,7 +198,7 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 /// base64url without padding (RFC 4648 §5), as JWS uses it (RFC 7515 §2).
-#[cfg_attr(not(feature = "ureq"), allow(dead_code))]
+#[cfg_attr(not(feature = "jwt"), allow(dead_code))]
 pub(crate) fn base64url(bytes: &[u8]) -> String {
     encode(bytes, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", false)
 }

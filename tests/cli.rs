@@ -438,6 +438,17 @@ fn tls_presents_the_certificate_and_needs_no_secret() {
     assert_eq!(server.requests().len(), 1);
 }
 
+#[cfg(not(feature = "jwt"))]
+#[test]
+fn jwt_needs_a_build_with_the_jwt_feature() {
+    let server = issuing_server();
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/p256.pem");
+    let stderr = fails(run(&["--url", &server.url("/token"), "--auth", "jwt", "--key", key]), 2);
+    assert!(stderr.contains("private_key_jwt needs cctoken's cargo feature jwt"), "{stderr}");
+    assert!(server.requests().is_empty());
+}
+
+#[cfg(feature = "jwt")]
 #[test]
 fn jwt_signs_an_assertion_with_the_key_and_needs_no_secret() {
     let server = issuing_server();

@@ -4,7 +4,7 @@
 //! tests set hours away from the machine's to play a unit whose wall clock
 //! is wrong.
 
-#![cfg(feature = "ureq")]
+#![cfg(feature = "jwt")]
 
 mod support;
 
