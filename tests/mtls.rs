@@ -120,40 +120,26 @@ fn bad_certificates_and_keys_are_refused_with_a_clear_message() {
     let other = ClientPki::new("another unit");
     let public_key = rcgen::KeyPair::from_pem(&client.key_pem).expect("the client key").public_key_pem();
     let url = "https://auth.example.com/token";
+    // The client's certificate with another key.
+    let with_key = |key: &str| Config::tls_client_auth(url, ID, client.cert_pem.clone(), key);
     let cases: Vec<(&str, Config, &str)> = vec![
-        (
-            "an empty key file",
-            Config::tls_client_auth(url, ID, client.cert_pem.clone(), ""),
-            "the client key file holds no PEM private key",
-        ),
-        (
-            "garbage",
-            Config::tls_client_auth(url, ID, client.cert_pem.clone(), "not a key at all"),
-            "the client key file holds no PEM private key",
-        ),
-        (
-            "an encrypted PKCS#8 key",
-            Config::tls_client_auth(url, ID, client.cert_pem.clone(), ENCRYPTED_PKCS8),
-            "the client key is encrypted",
-        ),
-        (
-            "an encrypted EC key",
-            Config::tls_client_auth(url, ID, client.cert_pem.clone(), ENCRYPTED_LEGACY),
-            "the client key is encrypted",
-        ),
+        ("an empty key file", with_key(""), "the client key file holds no PEM private key"),
+        ("garbage", with_key("not a key at all"), "the client key file holds no PEM private key"),
+        ("an encrypted PKCS#8 key", with_key(ENCRYPTED_PKCS8), "the client key is encrypted"),
+        ("an encrypted EC key", with_key(ENCRYPTED_LEGACY), "the client key is encrypted"),
         (
             "a public key",
-            Config::tls_client_auth(url, ID, client.cert_pem.clone(), public_key),
+            with_key(&public_key),
             "the client key file holds a public key, not the private key",
         ),
         (
             "RSA of 1024 bits",
-            Config::tls_client_auth(url, ID, client.cert_pem.clone(), RSA_1024),
+            with_key(RSA_1024),
             "the client key cannot be used: it must be RSA of at least 2048 bits",
         ),
         (
             "another certificate's key",
-            Config::tls_client_auth(url, ID, client.cert_pem.clone(), other.key_pem.clone()),
+            with_key(&other.key_pem),
             "the client key does not match the client certificate",
         ),
         (
@@ -183,8 +169,7 @@ fn bad_certificates_and_keys_are_refused_with_a_clear_message() {
         ),
         (
             "a caller's agent",
-            Config::tls_client_auth(url, ID, client.cert_pem.clone(), client.key_pem.clone())
-                .agent(ureq::Agent::new_with_defaults()),
+            with_key(&client.key_pem).agent(ureq::Agent::new_with_defaults()),
             "cctoken presents one with its own agent only",
         ),
         (

@@ -344,12 +344,7 @@ impl TestPki {
     /// A fresh CA, and a server certificate it signed for `names` after
     /// `adjust` changed its parameters (validity, say).
     pub fn issue(names: &[&str], adjust: impl FnOnce(&mut rcgen::CertificateParams)) -> TestPki {
-        let ca_key = rcgen::KeyPair::generate().expect("CA key");
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "cctoken test CA");
-        let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
-
+        let (ca, ca_key) = test_ca("cctoken test CA");
         let key = rcgen::KeyPair::generate().expect("server key");
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut params = rcgen::CertificateParams::new(names).expect("server params");
@@ -361,6 +356,15 @@ impl TestPki {
             server_key: PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
         }
     }
+}
+
+/// A self-signed CA certificate named `name`, and its key.
+fn test_ca(name: &str) -> (rcgen::Certificate, rcgen::KeyPair) {
+    let key = rcgen::KeyPair::generate().expect("CA key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    (params.self_signed(&key).expect("CA certificate"), key)
 }
 
 /// A CA for clients and a client certificate it issued, for mutual TLS.
@@ -376,11 +380,7 @@ pub struct ClientPki {
 
 impl ClientPki {
     pub fn new(name: &str) -> ClientPki {
-        let ca_key = rcgen::KeyPair::generate().expect("client CA key");
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("client CA params");
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "cctoken test client CA");
-        let ca = ca_params.self_signed(&ca_key).expect("client CA certificate");
+        let (ca, ca_key) = test_ca("cctoken test client CA");
         let key = rcgen::KeyPair::generate().expect("client key");
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("client params");
         params.distinguished_name.push(rcgen::DnType::CommonName, name);
