@@ -74,7 +74,9 @@ impl Client {
         })
     }
 
-    /// Requests a new token, blocking for at most [`Config::timeout`].
+    /// Requests a new token, blocking for at most [`Config::timeout`] (twice
+    /// that for a `private_key_jwt` request that a wrong wall clock got
+    /// refused, and that is made again at once: see [`Config::private_key_jwt`]).
     ///
     /// The token's lifetime counts from the moment the request was sent, the
     /// earliest the server could have issued it, so it is never overestimated.

@@ -240,7 +240,8 @@ impl Config {
     /// the server refused an assertion while its `Date` was more than 30
     /// seconds away from the assertion's `iat`: then from the server's last
     /// `Date`, carried forward on cctoken's clock. Such a refusal is followed
-    /// at once by one more request, on the server's time.
+    /// at once by one more request, on the server's time: that fetch may take
+    /// up to twice [`Config::timeout`].
     ///
     /// ```no_run
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
