@@ -1,7 +1,7 @@
 //! A configured client: the pure request and response code joined to the
 //! transport.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::auth::AuthStyle;
 use crate::config::Config;
@@ -9,6 +9,7 @@ use crate::error::Error;
 #[cfg(feature = "jwt")]
 use crate::jwt::{ServerTime, Signer};
 use crate::request::TokenRequest;
+use crate::time::{self, Floor};
 use crate::token::Token;
 use crate::transport;
 
@@ -120,6 +121,18 @@ impl Client {
             server = response.date_secs();
             self.config.parse_response(&response, sent_at)
         });
+        if result.is_ok() && transport::verified(&self.config) {
+            let at = crate::now();
+            let (wall, floor) = (time::since_epoch(SystemTime::now()), time::floor_at(at));
+            if wall < floor && self.config.agent.is_none() {
+                crate::events::clock_behind(wall.as_secs(), floor.as_secs());
+            }
+            // The server's time, from a token that came over verified TLS,
+            // is a floor of the trusted time.
+            if let Some(date) = server {
+                time::raise(Floor::from_server(date, at, wall, floor));
+            }
+        }
         crate::events::token_request(self.config.url(), crate::now() - sent_at, &result);
         (result, server)
     }

@@ -235,11 +235,12 @@ impl Config {
     /// [`Error::Config`](crate::Error::Config) an encrypted key, a public key,
     /// RSA under 2048 bits, another curve than P-256, and a file without a key.
     ///
-    /// `iat` comes from the wall clock, unless it reads earlier than this
-    /// release of cctoken (a unit without a real-time clock, before NTP), or
-    /// the server refused an assertion while its `Date` was more than 30
-    /// seconds away from the assertion's `iat`: then from the server's last
-    /// `Date`, carried forward on cctoken's clock. Such a refusal is followed
+    /// `iat` comes from the wall clock, unless it reads earlier than the
+    /// floor of the [trusted time](crate::trusted_time) (a unit without a
+    /// real-time clock, before NTP), or the server refused an assertion while
+    /// its `Date` was more than 30 seconds away from the assertion's `iat`:
+    /// then from the later of that floor and the server's last `Date`,
+    /// carried forward on cctoken's clock. Such a refusal is followed
     /// at once by one more request, on the server's time: that fetch may take
     /// up to twice [`Config::timeout`].
     ///
@@ -368,6 +369,11 @@ impl Config {
     /// [`Config::proxy`] are then ignored. cctoken still sets, per request,
     /// the deadline, no redirects, `Accept-Encoding: identity`, and HTTP
     /// statuses returned as responses. Defaults to none.
+    ///
+    /// The agent's TLS checks certificates at the wall clock, as ureq's
+    /// does: the [trusted time](crate::trusted_time), which cctoken's own
+    /// agent uses, cannot be given to it. The `Date` of its verified token
+    /// responses still raises the trusted time's floor.
     ///
     /// This is the one setting that names a ureq type, and it exists only
     /// with the `ureq` feature.

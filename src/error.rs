@@ -236,6 +236,14 @@ pub enum TransportKind {
     Connect,
     /// The connection was made but broke, or the answer was not HTTP.
     Io,
+    /// The TLS handshake failed on the certificate's validity period while
+    /// the device's wall clock reads earlier than a time known to have
+    /// passed (see [`trusted_time`](crate::trusted_time)): the clock is
+    /// wrong, and the certificate is not valid at the trusted time either
+    /// (it is newer than anything cctoken knows). The cause says what the
+    /// clock reads. Transient: it passes once the clock is set, or a later
+    /// time is known.
+    Clock,
 }
 
 impl TransportError {
@@ -270,6 +278,7 @@ impl fmt::Display for TransportError {
             TransportKind::Tls => "TLS failure talking to the token endpoint",
             TransportKind::Connect => "could not connect to the token endpoint",
             TransportKind::Io => "the connection to the token endpoint failed",
+            TransportKind::Clock => "the device clock is wrong",
         })?;
         match &self.cause {
             Some(cause) => write!(f, ": {cause}"),

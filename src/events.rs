@@ -106,6 +106,21 @@ pub(crate) enum Refresh {
     Retry,
 }
 
+/// A token came over TLS verified at the floor of the trusted time, not at
+/// the wall clock, which reads earlier: `wall` and `floor` in seconds since
+/// the epoch.
+#[cfg(feature = "ureq")]
+pub(crate) fn clock_behind(wall: u64, floor: u64) {
+    let (wall, floor) = (crate::time::utc(wall), crate::time::utc(floor));
+    emit(
+        Level::Warn,
+        format_args!(
+            "the wall clock reads {wall}, earlier than {floor}, which has passed: the token server's \
+             certificate was checked at the latter"
+        ),
+    );
+}
+
 /// The cache is about to request a token.
 pub(crate) fn refresh(why: Refresh) {
     let why = match why {

@@ -5,10 +5,10 @@
 //! The assertion's times come from the wall clock, which a unit without a
 //! real-time clock may read as 1970 until NTP answers. The rule, in
 //! [`issued_at`]: the wall clock is believed unless it reads earlier than
-//! cctoken's release, or a server refused an assertion while its `Date`
-//! was more than [`SKEW`] away from the assertion's `iat`; when it is not
-//! believed, the time is the server's last `Date` carried forward on
-//! cctoken's clock.
+//! the trusted floor ([`crate::trusted_time`]), or a server refused an
+//! assertion while its `Date` was more than [`SKEW`] away from the
+//! assertion's `iat`; when it is not believed, the time is the later of the
+//! floor and the server's last `Date` carried forward on cctoken's clock.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -20,14 +20,10 @@ use rustls::pki_types::PrivateKeyDer;
 use crate::auth::PrivateKeyPem;
 use crate::error::Error;
 use crate::request::base64url;
+use crate::time;
 
 /// How long an assertion is valid: its `exp` is this long after its `iat`.
 pub(crate) const LIFETIME: Duration = Duration::from_secs(60);
-
-/// The earliest wall-clock time believed, in seconds since the Unix epoch:
-/// 2026-11-30, before this cctoken was released. A clock that reads earlier
-/// has not been set.
-pub(crate) const RELEASE: u64 = 1_795_996_800;
 
 /// A refused assertion is blamed on the wall clock when the server's `Date`
 /// differs from the assertion's `iat` by more than this, half the
@@ -102,7 +98,8 @@ impl Signer {
     pub(crate) fn assertion(&self) -> Result<Assertion, Error> {
         let (iat, local) = {
             let clock = self.clock.lock().unwrap_or_else(|e| e.into_inner());
-            issued_at(SystemTime::now(), clock.server, crate::now(), clock.distrust_local)
+            let now = crate::now();
+            issued_at(SystemTime::now(), time::floor_at(now), clock.server, now, clock.distrust_local)
         };
         let mut jti = [0u8; 16];
         self.rng.fill(&mut jti).map_err(|_| Error::config("no random numbers for the assertion's jti"))?;
@@ -141,24 +138,23 @@ impl Signer {
 }
 
 /// The `iat` of an assertion made at `local` on the wall clock and `now` on
-/// cctoken's, and whether it is the wall clock's: the wall clock unless it
-/// reads earlier than [`RELEASE`] or `distrust_local`, in which case the
-/// server's last `Date` plus the time since it arrived. Without a `Date` yet,
-/// the wall clock is all there is.
+/// cctoken's, with the trusted floor at `floor` (see [`crate::trusted_time`]),
+/// and whether it is the wall clock's: the wall clock unless it reads
+/// earlier than the floor or `distrust_local`, in which case the later of
+/// the floor and the server's last `Date` plus the time since it arrived.
 pub(crate) fn issued_at(
     local: SystemTime,
+    floor: Duration,
     server: Option<ServerTime>,
     now: Instant,
     distrust_local: bool,
 ) -> (u64, bool) {
     let local = local.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let believed = local >= RELEASE && !distrust_local;
-    match server {
-        Some(server) if !believed => {
-            (server.date + now.saturating_duration_since(server.at).as_secs(), false)
-        }
-        _ => (local, true),
+    if local >= floor.as_secs() && !distrust_local {
+        return (local, true);
     }
+    let server = server.map_or(0, |s| s.date + now.saturating_duration_since(s.at).as_secs());
+    (server.max(floor.as_secs()), false)
 }
 
 impl Key {

@@ -105,6 +105,13 @@
 //! keeps serving it while a refresh fails, and backs off from a failing
 //! token server; [`Policy`] documents every number.
 //!
+//! The two uses of the wall clock that a wrong clock would break, checking
+//! the token server's certificate and timing a client assertion, go by the
+//! [`trusted_time`]: the wall clock, unless it reads earlier than a time
+//! cctoken knows has passed (the last verified token response's `Date`, a
+//! time given to [`raise_time_floor`], the state file's, this release's
+//! date). A unit whose clock reads 1970 still gets its token.
+//!
 //! # State that survives a restart
 //!
 //! An agent restarts on every update, configuration push and crash; a
@@ -140,8 +147,10 @@
 //! [`TokenCache`] a token request and why (debug), a token served while its
 //! refresh fails (warn), the failure gate shutting with its reason and
 //! length (warn), a call refused without a request (debug), an
-//! invalidation after an API 401 (info), and a state file that was
-//! ignored, or could not be saved or locked (warn). No event holds the
+//! invalidation after an API 401 (info), a token whose server's
+//! certificate was checked at the [`trusted_time`] because the wall clock
+//! reads earlier (warn), and a state file that was ignored, or could not be
+//! saved or locked (warn). No event holds the
 //! secret, a token or a body. A program without a `log` logger can take the same events
 //! with [`set_event_sink`]. [`TokenCache::stats`] counts the same things for
 //! a health endpoint.
@@ -183,13 +192,14 @@ mod jwt;
 mod policy;
 mod request;
 mod response;
-#[cfg(feature = "webpki-roots")]
-mod roots;
 #[cfg(feature = "state-file")]
 mod sha256;
 #[cfg(feature = "state-file")]
 mod state;
 mod stats;
+mod time;
+#[cfg(feature = "ureq")]
+mod tls;
 mod token;
 #[cfg(feature = "ureq")]
 mod transport;
@@ -227,6 +237,7 @@ pub use response::{HttpResponse, MAX_BODY};
 #[cfg(feature = "state-file")]
 pub use state::StateFile;
 pub use stats::Stats;
+pub use time::{raise_time_floor, trusted_time};
 pub use token::{AccessToken, Token};
 
 /// The public types that a daemon moves between threads or shares are

@@ -367,7 +367,7 @@ impl fmt::Display for Why {
 // gate-status=<HTTP status>                when the error has one
 // gate-oauth-code=<RFC 6749 error code>    when the error has one
 // gate-retry-after=<ns>                    when the server sent one
-// gate-transport=timeout|tls|connect|io    for a transport error
+// gate-transport=timeout|tls|connect|io|clock  for a transport error
 // failures=<failures in a row>
 // sha256=<64 hex digits: the SHA-256 of every line above>
 // ```
@@ -450,6 +450,7 @@ fn encode_error(out: &mut Lines, error: &Error) -> Result<(), &'static str> {
                 TransportKind::Tls => "tls",
                 TransportKind::Connect => "connect",
                 TransportKind::Io => "io",
+                TransportKind::Clock => "clock",
             };
             return out.push("gate-transport", kind);
         }
@@ -618,6 +619,7 @@ fn decode_gate(fields: &Fields<'_>, anchor: Anchor, now: Instant) -> Result<Gate
         Some("transport") => Error::from(match fields.get("gate-transport") {
             Some("timeout") => TransportKind::Timeout,
             Some("tls") => TransportKind::Tls,
+            Some("clock") => TransportKind::Clock,
             Some("connect") => TransportKind::Connect,
             Some("io") => TransportKind::Io,
             _ => return Err(Why::Malformed("an unknown transport failure")),

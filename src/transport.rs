@@ -1,22 +1,28 @@
 //! The only module that does I/O: sending a [`TokenRequest`] with ureq.
 
+use std::fmt;
 use std::io;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::sign::CertifiedKey;
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::{ClientConfig, RootCertStore};
 use ureq::Agent;
 use ureq::http::header::{CONTENT_TYPE, DATE, RETRY_AFTER};
-use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
+#[cfg(not(feature = "webpki-roots"))]
+use ureq::tls::RootCerts;
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
 
 use crate::config::{Config, Proxy};
 use crate::error::{Error, TransportError, TransportKind};
 use crate::request::TokenRequest;
 use crate::response::{HttpResponse, MAX_BODY};
-#[cfg(feature = "webpki-roots")]
-use crate::roots;
+use crate::time;
+use crate::tls::{Tls, TrustedTime};
 
 /// A response as read off the wire: the status and headers, and the body.
 pub(crate) struct Received {
@@ -35,9 +41,10 @@ impl Received {
     }
 }
 
-/// Builds the agent for `config`: its own, or one with small buffers, the
-/// configured roots and rustls' ring provider (unless the process installed
-/// another default), so that it needs nothing from ureq's TLS features.
+/// Builds the agent for `config`: its own, or cctoken's, with small
+/// buffers, the configured roots and client certificate, rustls' ring
+/// provider (unless the process installed another default), and
+/// certificates checked at the trusted time (see [`crate::tls`]).
 pub(crate) fn agent(config: &Config) -> Result<Agent, Error> {
     if let Some(agent) = &config.agent {
         if config.client_cert.is_some() {
@@ -55,13 +62,15 @@ pub(crate) fn agent(config: &Config) -> Result<Agent, Error> {
         .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
     // The client certificate is checked first: its problems are the caller's to fix whatever the roots.
     let client_cert = client_cert(config, &provider)?;
-    let tls = TlsConfig::builder()
-        .root_certs(root_certs(config)?)
-        .client_cert(client_cert)
-        .unversioned_rustls_crypto_provider(provider)
-        .build();
+    let builder = ClientConfig::builder_with_details(provider, Arc::new(TrustedTime))
+        .with_safe_default_protocol_versions()
+        .map_err(|_| Error::config("the process's rustls crypto provider offers no TLS version"))?
+        .with_root_certificates(root_store(config)?);
+    let tls = match client_cert {
+        None => builder.with_no_client_auth(),
+        Some(certified) => builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certified))),
+    };
     let agent_config = Agent::config_builder()
-        .tls_config(tls)
         .user_agent(concat!("cctoken/", env!("CARGO_PKG_VERSION")))
         // Token exchanges are small: a few hundred bytes each way.
         .input_buffer_size(16 * 1024)
@@ -70,16 +79,16 @@ pub(crate) fn agent(config: &Config) -> Result<Agent, Error> {
         .max_idle_connections(1)
         .max_idle_connections_per_host(1)
         .proxy(proxy(config)?)
-        // What `send` would otherwise set per request: a request-level
-        // configuration makes ureq build a new rustls configuration, with an
-        // empty session cache, for every connection, so that no handshake
-        // could ever be resumed.
+        // What `send` sets per request for a caller's agent: set once here,
+        // where they cost nothing per request.
         .timeout_global(Some(config.timeout))
         .timeout_connect(Some(config.connect_timeout))
         .max_redirects(0)
         .http_status_as_error(false)
         .build();
-    Ok(agent_config.into())
+    let connector =
+        ().chain(ConnectProxyConnector::default()).chain(TcpConnector::default()).chain(Tls::new(tls));
+    Ok(Agent::with_parts(agent_config, connector, DefaultResolver::default()))
 }
 
 /// The configured proxy, for `https://` token URLs only: plain `http://` goes
@@ -100,33 +109,24 @@ fn proxy(config: &Config) -> Result<Option<ureq::Proxy>, Error> {
     }
 }
 
-/// The client certificate of mutual TLS, checked here as rustls will take
-/// it, since ureq panics on a key that rustls refuses.
-fn client_cert(config: &Config, provider: &CryptoProvider) -> Result<Option<ClientCert>, Error> {
+/// The client certificate of mutual TLS and its key, checked as rustls
+/// takes them.
+fn client_cert(config: &Config, provider: &CryptoProvider) -> Result<Option<CertifiedKey>, Error> {
     let Some((chain_pem, key_pem)) = &config.client_cert else {
         return Ok(None);
     };
     if !is_https(config.url()) {
         return Err(Error::config("a client certificate needs an https:// token URL"));
     }
-    let mut chain: Vec<Certificate<'static>> = Vec::new();
-    for item in ureq::tls::parse_pem(chain_pem) {
-        match item {
-            Ok(PemItem::Certificate(cert)) => chain.push(cert),
-            Ok(_) => {}
-            Err(_) => return Err(Error::config("the client certificate file is not valid PEM")),
-        }
-    }
+    let chain = CertificateDer::pem_slice_iter(chain_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| Error::config("the client certificate file is not valid PEM"))?;
     if chain.is_empty() {
         return Err(Error::config("the client certificate file holds no PEM certificate"));
     }
-    let key_pem = key_pem.expose();
-    let (key_der, Ok(key)) = (private_key_der(key_pem)?, PrivateKey::from_pem(key_pem)) else {
-        return Err(Error::config("the client key file holds no PEM private key"));
-    };
-    let ders = chain.iter().map(|cert| CertificateDer::from(cert.der().to_vec())).collect();
-    match CertifiedKey::from_der(ders, key_der, provider) {
-        Ok(_) => Ok(Some(ClientCert::new_with_certs(&chain, key))),
+    let key = private_key_der(key_pem.expose())?;
+    match CertifiedKey::from_der(chain, key, provider) {
+        Ok(certified) => Ok(Some(certified)),
         Err(rustls::Error::InconsistentKeys(_)) => {
             Err(Error::config("the client key does not match the client certificate"))
         }
@@ -160,39 +160,35 @@ pub(crate) fn private_key_der(pem: &[u8]) -> Result<PrivateKeyDer<'static>, Erro
 }
 
 /// The configured roots: the CA files, plus Mozilla's unless turned off.
-fn root_certs(config: &Config) -> Result<RootCerts, Error> {
-    let mut certs: Vec<Certificate<'static>> = Vec::new();
+fn root_store(config: &Config) -> Result<RootCertStore, Error> {
+    let mut store = RootCertStore::empty();
     for pem in &config.extra_roots_pem {
-        let before = certs.len();
-        for item in ureq::tls::parse_pem(pem) {
-            match item {
-                Ok(PemItem::Certificate(cert)) => certs.push(cert),
-                Ok(_) => {}
-                Err(_) => return Err(Error::config("a CA file is not valid PEM")),
-            }
+        let before = store.len();
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|_| Error::config("a CA file is not valid PEM"))?;
+            store
+                .add(cert)
+                .map_err(|_| Error::config("a CA file holds a certificate that cannot be parsed"))?;
         }
-        if certs.len() == before {
+        if store.len() == before {
             return Err(Error::config("a CA file holds no PEM certificate"));
         }
     }
-    if certs.is_empty() && !is_https(config.url()) {
+    if store.is_empty() && !is_https(config.url()) {
         // Plain http (to loopback, as `Client::new` checked): no handshake, no roots needed.
-        return Ok(RootCerts::new_with_certs(&[]));
+        return Ok(store);
     }
-    if certs.is_empty() {
-        return match config.webpki_roots {
-            false => Err(Error::config("no trusted roots: webpki roots disabled and no CA given")),
-            #[cfg(feature = "webpki-roots")]
-            true => Ok(RootCerts::WebPki),
-            #[cfg(not(feature = "webpki-roots"))]
-            true => Err(Error::config(NO_WEBPKI_ROOTS)),
-        };
+    match config.webpki_roots {
+        #[cfg(feature = "webpki-roots")]
+        true => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        #[cfg(not(feature = "webpki-roots"))]
+        true if store.is_empty() => return Err(Error::config(NO_WEBPKI_ROOTS)),
+        false if store.is_empty() => {
+            return Err(Error::config("no trusted roots: webpki roots disabled and no CA given"));
+        }
+        _ => {}
     }
-    #[cfg(feature = "webpki-roots")]
-    if config.webpki_roots {
-        certs.extend(roots::webpki_certificates());
-    }
-    Ok(RootCerts::new_with_certs(&certs))
+    Ok(store)
 }
 
 #[cfg(not(feature = "webpki-roots"))]
@@ -221,6 +217,13 @@ fn check_caller_agent(config: &Config, agent: &Agent) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// Whether a response to `config`'s request arrived over TLS that verified
+/// the server: `https://`, and not a caller's agent that skips verification.
+pub(crate) fn verified(config: &Config) -> bool {
+    is_https(config.url())
+        && !config.agent.as_ref().is_some_and(|agent| agent.config().tls_config().disable_verification())
 }
 
 fn is_https(url: &str) -> bool {
@@ -269,14 +272,25 @@ pub(crate) fn send(agent: &Agent, config: &Config, request: &TokenRequest) -> Re
 }
 
 fn from_ureq(e: ureq::Error) -> Error {
+    classify(e, time::since_epoch(SystemTime::now()), time::floor_at(crate::now()))
+}
+
+/// The error that `e` amounts to, with the wall clock reading `wall` and
+/// the trusted floor at `floor`.
+fn classify(e: ureq::Error, wall: Duration, floor: Duration) -> Error {
     let kind = match &e {
         ureq::Error::BadUri(_) | ureq::Error::RequireHttpsOnly(_) => {
             return Error::config("the token URL is not a valid absolute URL");
         }
         ureq::Error::Timeout(_) => TransportKind::Timeout,
         ureq::Error::Io(io) if io.kind() == io::ErrorKind::TimedOut => TransportKind::Timeout,
+        _ if wall < floor && rustls_error(&e).is_some_and(is_not_valid_yet) => {
+            let tls = rustls_error(&e).map(ToString::to_string).unwrap_or_default();
+            let cause = WrongClock { wall: wall.as_secs(), floor: floor.as_secs(), tls };
+            return TransportError::new(TransportKind::Clock).with_cause(cause).into();
+        }
         ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => TransportKind::Tls,
-        ureq::Error::Io(io) if is_tls(io) => TransportKind::Tls,
+        ureq::Error::Io(_) if rustls_error(&e).is_some() => TransportKind::Tls,
         ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::ConnectProxyFailed(_) => {
             TransportKind::Connect
         }
@@ -284,6 +298,49 @@ fn from_ureq(e: ureq::Error) -> Error {
         _ => TransportKind::Io,
     };
     TransportError::new(kind).with_cause(e).into()
+}
+
+/// A certificate that is not valid yet at the time it was checked at,
+/// while the wall clock reads earlier than a time known to have passed.
+#[derive(Debug)]
+struct WrongClock {
+    wall: u64,
+    floor: u64,
+    /// What rustls said.
+    tls: String,
+}
+
+impl fmt::Display for WrongClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "it reads {}, earlier than {}, which has passed; the token server's certificate is not \
+             valid yet even then ({}): set the clock (NTP, GPS, the modem's network time) or give \
+             cctoken the time (cctoken::raise_time_floor)",
+            time::utc(self.wall),
+            time::utc(self.floor),
+            self.tls
+        )
+    }
+}
+
+impl std::error::Error for WrongClock {}
+
+/// rustls' error in `e`: rustls reports handshake failures (bad
+/// certificate, wrong name) as I/O errors that wrap it.
+fn rustls_error(e: &ureq::Error) -> Option<&rustls::Error> {
+    match e {
+        ureq::Error::Rustls(tls) => Some(tls),
+        ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<rustls::Error>(),
+        _ => None,
+    }
+}
+
+/// Whether `e` is a certificate that is not valid yet. (One that expired
+/// before a time known to have passed has expired, whatever the clock.)
+fn is_not_valid_yet(e: &rustls::Error) -> bool {
+    use rustls::CertificateError::{NotValidYet, NotValidYetContext};
+    matches!(e, rustls::Error::InvalidCertificate(NotValidYet | NotValidYetContext { .. }))
 }
 
 /// The I/O errors of a connection that was never made. A name that does not
@@ -295,12 +352,6 @@ fn is_connect(io: &io::Error) -> bool {
         io.kind(),
         ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable | NotFound
     ) || io.to_string().starts_with("failed to lookup address information")
-}
-
-/// rustls reports handshake failures (bad certificate, wrong name) as I/O
-/// errors wrapping a `rustls::Error`.
-fn is_tls(io: &io::Error) -> bool {
-    io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
 #[cfg(test)]
@@ -328,12 +379,61 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_certificate_not_valid_yet_while_the_wall_clock_is_below_the_floor_is_the_clock() {
+        use super::{TransportKind, classify};
+        use rustls::CertificateError::{Expired, NotValidYet, UnknownIssuer};
+        use std::io;
+        use std::time::Duration;
+
+        let tls = |e| rustls::Error::InvalidCertificate(e);
+        let (wall, floor) = (Duration::from_secs(86_400), Duration::from_secs(crate::time::RELEASE));
+        for error in
+            [ureq::Error::Io(io::Error::other(tls(NotValidYet))), ureq::Error::Rustls(tls(NotValidYet))]
+        {
+            let e = classify(error, wall, floor);
+            assert_eq!(e.transport_kind(), Some(TransportKind::Clock), "{e}");
+            assert_eq!(
+                e.to_string(),
+                "the device clock is wrong: it reads 1970-01-02 00:00:00 UTC, earlier than 2026-11-30 \
+                 00:00:00 UTC, which has passed; the token server's certificate is not valid yet even \
+                 then (invalid peer certificate: NotValidYet): set the clock (NTP, GPS, the modem's \
+                 network time) or give cctoken the time (cctoken::raise_time_floor)"
+            );
+            assert!(e.is_transient());
+        }
+        let kind = |error, wall| classify(error, wall, floor).transport_kind();
+        let not_yet = || ureq::Error::Rustls(tls(NotValidYet));
+        assert_eq!(kind(not_yet(), floor), Some(TransportKind::Tls), "the wall clock at the floor");
+        assert_eq!(kind(not_yet(), floor * 2), Some(TransportKind::Tls), "the wall clock past it");
+        let expired = ureq::Error::Rustls(tls(Expired));
+        assert_eq!(
+            kind(expired, wall),
+            Some(TransportKind::Tls),
+            "expired before a time known to have passed"
+        );
+        let untrusted = ureq::Error::Io(io::Error::other(tls(UnknownIssuer)));
+        assert_eq!(kind(untrusted, wall), Some(TransportKind::Tls), "not about validity");
+    }
+
     #[cfg(not(feature = "webpki-roots"))]
     use crate::Error;
     use crate::{Client, Config};
 
     fn https() -> Config {
         Config::client_secret_basic("https://auth.example.com/token", "id", "secret")
+    }
+
+    #[test]
+    fn only_verified_https_teaches_the_time() {
+        use super::verified;
+        use ureq::tls::TlsConfig;
+
+        assert!(verified(&https()));
+        assert!(!verified(&Config::client_secret_basic("http://127.0.0.1:9/token", "id", "secret")));
+        let skipping = TlsConfig::builder().disable_verification(true).build();
+        let agent = ureq::Agent::from(ureq::Agent::config_builder().tls_config(skipping).build());
+        assert!(!verified(&https().agent(agent)), "a caller's agent that skips verification");
     }
 
     #[cfg(feature = "webpki-roots")]

@@ -2,6 +2,7 @@ use base64::Engine as _;
 use ring::signature::{ECDSA_P256_SHA256_FIXED, KeyPair, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 
 use super::*;
+use crate::time::RELEASE;
 
 /// Test keys made with openssl for these tests only (`tests/keys/`).
 const RSA_2048: &str = include_str!("../../tests/keys/rsa2048.pem");
@@ -126,27 +127,59 @@ fn the_clock_rule() {
     const HOUR: u64 = 3600;
     let now = crate::now();
     let today = RELEASE + 40 * 24 * HOUR;
+    let release = Duration::from_secs(RELEASE);
     // The server's Date arrived 90 s ago on cctoken's clock.
     let server = Some(ServerTime { date: today, at: now - Duration::from_secs(90) });
     let cases = [
-        // (wall clock, server, distrusted after a refusal) → (iat, from the wall clock)
-        ("1970, a Date known", wall(86_400), server, false, (today + 90, false)),
-        ("1970, no Date yet", wall(86_400), None, false, (86_400, true)),
-        ("before the epoch", UNIX_EPOCH - Duration::from_secs(5), server, false, (today + 90, false)),
-        ("right", wall(today + 90), server, false, (today + 90, true)),
+        // (wall clock, floor, server, distrusted after a refusal) → (iat, from the wall clock)
+        ("1970, a Date known", wall(86_400), release, server, false, (today + 90, false)),
+        ("1970, no Date yet: the release", wall(86_400), release, None, false, (RELEASE, false)),
+        (
+            "1970, a floor learned",
+            wall(86_400),
+            Duration::from_secs(today + 50),
+            None,
+            false,
+            (today + 50, false),
+        ),
+        (
+            "1970, a floor above the Date",
+            wall(86_400),
+            Duration::from_secs(today + 120),
+            server,
+            false,
+            (today + 120, false),
+        ),
+        (
+            "before the epoch",
+            UNIX_EPOCH - Duration::from_secs(5),
+            release,
+            server,
+            false,
+            (today + 90, false),
+        ),
+        ("right", wall(today + 90), release, server, false, (today + 90, true)),
         (
             "two hours fast, not refused yet",
             wall(today + 90 + 2 * HOUR),
+            release,
             server,
             false,
             (today + 90 + 2 * HOUR, true),
         ),
-        ("two hours fast, refused", wall(today + 90 + 2 * HOUR), server, true, (today + 90, false)),
-        ("two hours slow, refused", wall(today + 90 - 2 * HOUR), server, true, (today + 90, false)),
-        ("refused, no Date", wall(today), None, true, (today, true)),
+        ("two hours fast, refused", wall(today + 90 + 2 * HOUR), release, server, true, (today + 90, false)),
+        (
+            "two hours slow, not refused",
+            wall(today + 90 - 2 * HOUR),
+            release,
+            server,
+            false,
+            (today + 90 - 2 * HOUR, true),
+        ),
+        ("two hours slow, refused", wall(today + 90 - 2 * HOUR), release, server, true, (today + 90, false)),
     ];
-    for (name, local, server, distrust, expected) in cases {
-        assert_eq!(issued_at(local, server, now, distrust), expected, "{name}");
+    for (name, local, floor, server, distrust, expected) in cases {
+        assert_eq!(issued_at(local, floor, server, now, distrust), expected, "{name}");
     }
 }
 

@@ -106,6 +106,7 @@ fn every_error_keeps_what_the_cache_and_the_cli_ask_of_it() {
         Error::from(TransportKind::Tls),
         Error::from(TransportKind::Connect),
         Error::from(TransportKind::Io),
+        Error::from(TransportKind::Clock),
         Error::InvalidResponse { status: 200, reason: "not JSON" },
         Error::config("bad"),
         Error::RateLimited { retry_at: now },
