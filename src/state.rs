@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::error::{Error, OAuthError, TransportKind};
 use crate::events;
 use crate::sha256::{Sha256, hex, sha256};
+use crate::time::{self, Floor};
 use crate::token::{AccessToken, Token};
 
 /// The most of a state file that is read, in bytes: a larger file is not
@@ -147,6 +148,10 @@ impl StateFile {
         let Some(boot_id) = os::boot_id() else { return Ok(None) };
         let Some(bytes) = os::read(&self.path)? else { return Ok(None) };
         let anchor = Anchor::now().ok_or(Why::NoBootClock)?;
+        // The time is the time, whoever wrote the file and in whichever boot.
+        if let Some(floor) = decode_floor(&bytes, boot_id, anchor) {
+            time::raise(floor);
+        }
         decode(&bytes, boot_id, &self.key, anchor, now.max(anchor.instant)).map(Some)
     }
 
@@ -162,7 +167,7 @@ impl StateFile {
         let Some(boot_id) = os::boot_id() else { return };
         let result = Anchor::now()
             .ok_or("the boot clock cannot be read")
-            .and_then(|anchor| encode(boot_id, &self.key, cached, gate, failures, anchor))
+            .and_then(|anchor| encode(boot_id, &self.key, cached, gate, failures, time::learned(), anchor))
             .map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))
             .and_then(|text| os::write_atomically(&self.path, text.as_bytes()));
         if let Err(e) = result {
@@ -355,6 +360,8 @@ impl fmt::Display for Why {
 // cctoken-state 1
 // boot-id=<the kernel's boot id>
 // key=<64 hex digits>
+// time=<ns since the Unix epoch>          the floor of the trusted time, if one was learned
+// time-boot=<ns on the boot clock>        when it held
 // token=<the access token>                 the token's lines, if there is one
 // token-scope=<the granted scope>          if the server said
 // token-issued=<ns on the boot clock>
@@ -379,12 +386,17 @@ pub(crate) fn encode(
     cached: Option<&Cached>,
     gate: Option<&Gate>,
     failures: u32,
+    floor: Option<Floor>,
     anchor: Anchor,
 ) -> Result<String, &'static str> {
     let mut out = Lines(format!("{MAGIC} {VERSION}\n"));
     out.push("boot-id", boot_id)?;
     out.push("key", hex(key))?;
     let at = |instant| anchor.to_boot(instant).ok_or("a time before boot cannot be stored");
+    if let Some(floor) = floor {
+        out.push("time", nanos(floor.unix))?;
+        out.push("time-boot", at(floor.at)?)?;
+    }
     if let Some(c) = cached {
         out.push("token", c.token.access_token().secret())?;
         if let Some(scope) = c.token.scope() {
@@ -524,6 +536,29 @@ pub(crate) fn decode(
     let failures = fields.number("failures")?.ok_or(Why::Malformed("no failures line"))?;
     let failures = u32::try_from(failures).map_err(|_| Why::Malformed("failures out of range"))?;
     Ok(Saved { cached, gate, failures })
+}
+
+/// The floor of the trusted time in `bytes`, a state file's content of any
+/// boot and any key (the time is the same for every configuration), if it
+/// is whole and holds one: in this boot, as it was saved, carried forward
+/// from when it held; from an earlier boot, as a floor at this boot's start
+/// (that boot ended before this one began), carried forward from there.
+pub(crate) fn decode_floor(bytes: &[u8], boot_id: &str, anchor: Anchor) -> Option<Floor> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let first = text.lines().next()?;
+    if first != format!("{MAGIC} {VERSION}") {
+        return None;
+    }
+    let fields = Fields::parse(checked(text)?).ok()?;
+    let unix = Duration::from_nanos(fields.number("time").ok()??);
+    if fields.get("boot-id")? != boot_id {
+        let unix = unix.checked_add(anchor.boot)?;
+        return Some(Floor { unix, at: anchor.instant });
+    }
+    let held = fields.number("time-boot").ok()??;
+    // A floor that held after now is not one this boot's clock has seen.
+    let at = anchor.to_instant(held).filter(|at| *at <= anchor.instant)?;
+    Some(Floor { unix, at })
 }
 
 /// The lines before the last, if the last is the SHA-256 of them all.

@@ -30,7 +30,7 @@ fn gate(now: Instant, error: Error) -> Gate {
 }
 
 fn text(cached: Option<&Cached>, gate: Option<&Gate>, anchor: Anchor) -> String {
-    encode(BOOT_ID, &key(&config()), cached, gate, 3, anchor).expect("encodes")
+    encode(BOOT_ID, &key(&config()), cached, gate, 3, None, anchor).expect("encodes")
 }
 
 fn read(text: &str, anchor: Anchor) -> Result<Saved, Why> {
@@ -293,10 +293,53 @@ fn what_cannot_be_written_is_not() {
     let key = key(&config());
     let mut c = cached(now);
     c.token = Token::new(AccessToken::new("a\nb"), now, SEC);
-    assert!(encode(BOOT_ID, &key, Some(&c), None, 0, anchor).is_err(), "a line break in the token");
+    assert!(encode(BOOT_ID, &key, Some(&c), None, 0, None, anchor).is_err(), "a line break in the token");
     c.token = Token::new(AccessToken::new("t".repeat(MAX_STATE as usize)), now, SEC);
-    assert!(encode(BOOT_ID, &key, Some(&c), None, 0, anchor).is_err(), "too large");
+    assert!(encode(BOOT_ID, &key, Some(&c), None, 0, None, anchor).is_err(), "too large");
     // An instant before boot exists only on a virtual clock.
     c.token = Token::new(AccessToken::new("t"), now - 2000 * SEC, SEC);
-    assert!(encode(BOOT_ID, &key, Some(&c), None, 0, anchor).is_err(), "before boot");
+    assert!(encode(BOOT_ID, &key, Some(&c), None, 0, None, anchor).is_err(), "before boot");
+}
+
+#[test]
+fn the_floor_of_the_trusted_time_survives_restarts_and_reboots() {
+    let anchor = anchor();
+    let now = anchor.instant;
+    // Learned 100 s ago: 2026-12-01 00:00 UTC then.
+    let floor = Floor { unix: 1_796_083_200 * SEC, at: now - 100 * SEC };
+    let text = encode(BOOT_ID, &key(&config()), None, None, 0, Some(floor), anchor).expect("encodes");
+    assert!(text.contains("\ntime=1796083200000000000\ntime-boot=900000000000\n"), "{text}");
+
+    // Read in the same boot, 42 s later by another process: the same floor, exactly.
+    let later = Anchor { instant: now + 42 * SEC, boot: anchor.boot + 42 * SEC };
+    let back = decode_floor(text.as_bytes(), BOOT_ID, later).expect("a floor");
+    assert_eq!(back.at(later.instant), floor.at(later.instant));
+    assert_eq!(back.at(later.instant), (1_796_083_200 + 142) * SEC);
+
+    // In the next boot, 30 s after it began: at least the saved time plus those 30 s.
+    let next_boot = Anchor { instant: now + 5000 * SEC, boot: 30 * SEC };
+    let back = decode_floor(text.as_bytes(), "another-boot", next_boot).expect("a floor");
+    assert_eq!(back.at(next_boot.instant), (1_796_083_200 + 30) * SEC);
+
+    // Of another configuration: the time is the same for all.
+    let other_key = [7u8; 32];
+    let text_other = encode(BOOT_ID, &other_key, None, None, 0, Some(floor), anchor).expect("encodes");
+    assert_eq!(decode_floor(text_other.as_bytes(), BOOT_ID, anchor), Some(floor));
+    assert!(matches!(read(&text_other, anchor), Err(Why::OtherKey)), "its token is still not ours");
+}
+
+#[test]
+fn no_floor_comes_from_a_file_without_one_or_one_that_is_not_whole() {
+    let anchor = anchor();
+    let now = anchor.instant;
+    let floor = Floor { unix: 1_796_083_200 * SEC, at: now - 100 * SEC };
+    assert_eq!(decode_floor(text(None, None, anchor).as_bytes(), BOOT_ID, anchor), None, "none saved");
+    let text = encode(BOOT_ID, &key(&config()), None, None, 0, Some(floor), anchor).expect("encodes");
+    let damaged = text.replace("time=1796083200", "time=1896083200");
+    assert_eq!(decode_floor(damaged.as_bytes(), BOOT_ID, anchor), None, "checksum");
+    let newer = text.replacen("cctoken-state 1", "cctoken-state 2", 1);
+    assert_eq!(decode_floor(newer.as_bytes(), BOOT_ID, anchor), None, "another format");
+    // Saved at a boot-clock time this boot has not reached yet.
+    let earlier = Anchor { instant: now - 200 * SEC, boot: anchor.boot - 200 * SEC };
+    assert_eq!(decode_floor(text.as_bytes(), BOOT_ID, earlier), None, "held in the future");
 }
