@@ -321,6 +321,25 @@ fn bad_timeouts_are_usage_errors() {
     }
 }
 
+#[test]
+fn bad_time_floors_are_usage_errors() {
+    let server = issuing_server();
+    let url = server.url("/token");
+    for floor in ["", "abc", "+1796083200", "1796083200.5", "1e9", " 1", "253402300800", &"9".repeat(40)] {
+        let stderr = fails(run(&["--url", &url, "--auth", "basic", "--time-floor", floor]), 2);
+        assert_eq!(
+            stderr,
+            format!("fetch_token: --time-floor must be seconds since the Unix epoch, not '{floor}'\n")
+        );
+    }
+    let twice = ["--url", &url, "--auth", "basic", "--time-floor", "1", "--time-floor", "2"];
+    assert_eq!(fails(run(&twice), 2), "fetch_token: --time-floor given more than once\n");
+    assert!(server.requests().is_empty());
+    // A floor in the past changes nothing for a right wall clock.
+    succeeds(run(&["--url", &url, "--auth", "basic", "--time-floor", "0"]));
+    succeeds(run(&["--url", &url, "--auth", "basic", "--time-floor", "253402300799"]));
+}
+
 #[cfg(unix)]
 #[test]
 fn non_utf8_arguments_are_usage_errors() {

@@ -30,8 +30,11 @@
 //! requested, printed and saved. A failure saved there (a backoff, a
 //! server's `Retry-After`, the cooldown after rejected credentials) is
 //! obeyed without a request: exit status 1, or 3 for rejected credentials.
-//! Runs that share the file request a token one at a time. Put the file on
-//! tmpfs, in a directory only this user can write (`/run/<agent>/`).
+//! Runs that share the file request a token one at a time. The file also
+//! keeps the time the last token response said, so that a later run whose
+//! wall clock reads 1970 still verifies the server's certificate (see
+//! `cctoken::trusted_time`). Put the file on tmpfs, in a directory only this
+//! user can write (`/run/<agent>/`).
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -43,7 +46,7 @@ use cctoken::{AuthStyle, Client, Config, Error, Proxy};
 const HELP: &str = "\
 usage: CLIENT_ID=.. CLIENT_SECRET=.. fetch_token --url TOKEN_URL --auth basic|post|nfleet
                    [--scope S]... [--ca-file PEM] [--timeout SECS] [--proxy URL|env]
-                   [--cache FILE] [-v]
+                   [--cache FILE] [--time-floor SECS] [-v]
        CLIENT_ID=.. fetch_token --url TOKEN_URL --auth tls --cert PEM --key PEM [...]
        CLIENT_ID=.. fetch_token --url TOKEN_URL --auth jwt --key PEM [--kid KID]
                    [--audience AUD] [...]
@@ -76,6 +79,10 @@ secret are read from the environment variables CLIENT_ID and CLIENT_SECRET only.
                    cooldown is obeyed without one. Put it on tmpfs, e.g. in
                    /run/AGENT/; a bad file is ignored (-v says why). Needs a
                    build with the cargo feature state-file
+  --time-floor SECS  it is at least SECS seconds since the Unix epoch now (from
+                   GPS or the modem's network time): a wall clock that reads
+                   earlier is not believed when the server's certificate is
+                   checked (--cache also keeps the time a token server said)
   -v, --verbose    also print cctoken's events on stderr, one line each (the
                    token request, its outcome and duration; never a secret)
 
@@ -95,6 +102,7 @@ struct Args {
     timeout: Option<Duration>,
     proxy: Option<Proxy>,
     cache: Option<String>,
+    time_floor: Option<u64>,
     cert: Option<String>,
     key: Option<String>,
     kid: Option<String>,
@@ -173,6 +181,7 @@ fn parse_args(argv: impl Iterator<Item = OsString>) -> Result<Args, Failure> {
             "--timeout" => args.timeout.replace(seconds(&value()?)?).is_some(),
             "--proxy" => args.proxy.replace(proxy(value()?)).is_some(),
             "--cache" => args.cache.replace(value()?).is_some(),
+            "--time-floor" => args.time_floor.replace(time_floor(&value()?)?).is_some(),
             "--cert" => args.cert.replace(value()?).is_some(),
             "--key" => args.key.replace(value()?).is_some(),
             "--kid" => args.kid.replace(value()?).is_some(),
@@ -235,6 +244,16 @@ fn seconds(text: &str) -> Result<Duration, Failure> {
     Err(usage(format!("--timeout must be a positive number of seconds, not '{text}'")))
 }
 
+/// Seconds since the Unix epoch: digits only, and no later than the year
+/// 9999 (a time the system's clock type can hold everywhere).
+fn time_floor(text: &str) -> Result<u64, Failure> {
+    const YEAR_9999_END: u64 = 253_402_300_799;
+    match text.parse::<u64>() {
+        Ok(secs) if text.bytes().all(|b| b.is_ascii_digit()) && secs <= YEAR_9999_END => Ok(secs),
+        _ => Err(usage(format!("--time-floor must be seconds since the Unix epoch, not '{text}'"))),
+    }
+}
+
 /// The file that `flag` names; its content is never echoed.
 fn read(flag: &str, path: &str) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| usage(format!("cannot read the {flag} file '{path}': {e}")))
@@ -292,6 +311,9 @@ fn fetch(args: Args) -> Result<String, Failure> {
     }
     if let Some(proxy) = args.proxy {
         config = config.proxy(proxy);
+    }
+    if let Some(secs) = args.time_floor {
+        cctoken::raise_time_floor(std::time::UNIX_EPOCH + Duration::from_secs(secs));
     }
     let token = match args.cache {
         #[cfg(feature = "state-file")]
