@@ -386,6 +386,51 @@ fn a_named_proxy_is_asked_to_connect_to_the_token_host() {
     assert_eq!(requests[0].header("authorization"), None);
 }
 
+/// Through a proxy that opens the tunnel, TLS runs end to end: the token
+/// server's certificate is verified through it, and the proxy relays bytes
+/// it cannot read.
+#[test]
+fn a_token_comes_through_a_proxy_tunnel() {
+    use std::io::{BufRead, BufReader, Write};
+
+    let pki = TestPki::new();
+    let server = Server::https(&pki, |_| token_response("T", 3600));
+    let port = server.addr().port();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+    let proxy = format!("http://{}", listener.local_addr().expect("proxy address"));
+    let tunnel = std::thread::spawn(move || {
+        let (client, _) = listener.accept().expect("a connection to the proxy");
+        let mut reader = BufReader::new(client.try_clone().expect("clone"));
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("the CONNECT head");
+            if line.trim_end().is_empty() {
+                break;
+            }
+            head.push(line.trim_end().to_owned());
+        }
+        let upstream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the token server");
+        (&client).write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").expect("answer");
+        let (mut up_read, mut down_write) = (upstream.try_clone().expect("clone"), client);
+        let relay = std::thread::spawn(move || std::io::copy(&mut up_read, &mut down_write));
+        let mut up_write = upstream;
+        let _ = std::io::copy(&mut reader, &mut up_write);
+        let _ = up_write.shutdown(std::net::Shutdown::Write);
+        let _ = relay.join();
+        head
+    });
+    let config = basic(&format!("https://localhost:{port}/token"))
+        .add_root_pem(pki.ca_pem.clone())
+        .proxy(Proxy::Url(proxy));
+    let token = fetch(config).expect("a token through the tunnel");
+    assert_eq!(token.access_token().secret(), "T");
+    let head = tunnel.join().expect("the proxy thread");
+    assert_eq!(head[0], format!("CONNECT localhost:{port} HTTP/1.1"), "{head:?}");
+    assert!(!head.iter().any(|line| line.to_ascii_lowercase().starts_with("authorization")), "{head:?}");
+    assert_eq!(server.requests().len(), 1);
+}
+
 #[test]
 fn a_proxy_that_cannot_be_used_is_a_configuration_error() {
     for url in ["socks5://127.0.0.1:1080", "https://127.0.0.1:3128", "http://[", ""] {
