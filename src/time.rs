@@ -128,17 +128,23 @@ pub fn trusted_time() -> SystemTime {
     trusted(SystemTime::now(), floor_at(crate::now()))
 }
 
-/// The later of `wall` and `floor`.
+/// The later of `wall` and `floor` (a floor beyond what `SystemTime` can
+/// hold is not one).
 pub(crate) fn trusted(wall: SystemTime, floor: Duration) -> SystemTime {
-    wall.max(UNIX_EPOCH + floor)
+    UNIX_EPOCH.checked_add(floor).map_or(wall, |floor| wall.max(floor))
 }
+
+/// The end of the year 9999 in seconds since the epoch: no floor is later
+/// (an HTTP date cannot be, either).
+const LATEST: u64 = 253_402_300_799;
 
 /// Tells cctoken that it is at least `time` now, from a source the caller
 /// trusts (GPS, the modem's network time, an operator): the floor of
 /// [`trusted_time`] rises to it (it never falls), and is carried forward on
 /// [`now`](crate::now) from here. Use it when the wall clock cannot be set,
 /// or before it is: the floor also lets cctoken verify a certificate that is
-/// newer than its release date while the wall clock reads 1970.
+/// newer than its release date while the wall clock reads 1970. A time
+/// before the epoch or after the year 9999 is ignored.
 ///
 /// ```
 /// let gps = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
@@ -146,7 +152,9 @@ pub(crate) fn trusted(wall: SystemTime, floor: Duration) -> SystemTime {
 /// assert!(cctoken::trusted_time() >= gps);
 /// ```
 pub fn raise_time_floor(time: SystemTime) {
-    if let Ok(unix) = time.duration_since(UNIX_EPOCH) {
+    if let Ok(unix) = time.duration_since(UNIX_EPOCH)
+        && unix.as_secs() <= LATEST
+    {
         raise(Floor { unix, at: crate::now() });
     }
 }
@@ -232,6 +240,7 @@ mod tests {
         let before_epoch = UNIX_EPOCH - secs(DAY);
         assert_eq!(trusted(before_epoch, floor), at(RELEASE + DAY));
         assert_eq!(since_epoch(before_epoch), Duration::ZERO);
+        assert_eq!(trusted(at(0), Duration::MAX), at(0), "no floor beyond what SystemTime holds");
     }
 
     #[test]
@@ -248,6 +257,8 @@ mod tests {
         assert_eq!(floor_at(now + secs(60)), secs(RELEASE + DAY + 60));
         raise_time_floor(UNIX_EPOCH - secs(1));
         assert_eq!(learned(), Some(high), "a time before the epoch is ignored");
+        raise_time_floor(UNIX_EPOCH + secs(LATEST + 1));
+        assert_eq!(learned(), Some(high), "a time after the year 9999 is ignored");
     }
 
     #[test]
