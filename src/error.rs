@@ -236,13 +236,14 @@ pub enum TransportKind {
     Connect,
     /// The connection was made but broke, or the answer was not HTTP.
     Io,
-    /// The TLS handshake failed on the certificate's validity period while
+    /// The TLS handshake failed on a certificate that is not valid yet while
     /// the device's wall clock reads earlier than a time known to have
     /// passed (see [`trusted_time`](crate::trusted_time)): the clock is
-    /// wrong, and the certificate is not valid at the trusted time either
-    /// (it is newer than anything cctoken knows). The cause says what the
-    /// clock reads. Transient: it passes once the clock is set, or a later
-    /// time is known.
+    /// wrong, and the certificate is not valid yet at the trusted time
+    /// either (it is newer than anything cctoken knows). The cause says what
+    /// the clock reads. Transient: it passes once the clock is set, or a
+    /// later time is known. (A certificate that expired before the trusted
+    /// time is [`TransportKind::Tls`]: no clock explains it.)
     Clock,
 }
 
